@@ -1,0 +1,1 @@
+"""The method and the data: plain Python, numpy and torch. Never imports Qt."""

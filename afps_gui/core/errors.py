@@ -1,0 +1,36 @@
+"""Errors the user sees. Each message says what went wrong and what to do about it."""
+
+
+class AfpsError(Exception):
+    """Base class: the message is shown to the user as it is."""
+
+
+class ImageError(AfpsError):
+    """An image or mask file that cannot be used (names the file and the reason)."""
+
+
+class DatasetError(AfpsError):
+    """A dataset folder that cannot be read as any known layout, or is missing parts."""
+
+
+class ModelFileError(AfpsError):
+    """A model file that is corrupt, truncated, foreign or from an unknown format version."""
+
+
+class WeightsNotFoundError(AfpsError):
+    """Pretrained backbone weights that are not on this machine (says where to put them)."""
+
+
+class LabelStoreError(AfpsError):
+    """A labels database that cannot be opened or written."""
+
+
+class ProjectError(AfpsError):
+    """A project folder that cannot be opened, created or saved."""
+
+
+class Cancelled(AfpsError):
+    """A job stopped because the user cancelled it. Nothing half-written is left behind."""
+
+    def __init__(self, message: str = "Cancelled by the user."):
+        super().__init__(message)

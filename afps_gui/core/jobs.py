@@ -1,0 +1,58 @@
+"""What every long core job shares: a progress callback, a cancel flag, and atomic file writes.
+
+A job takes ``progress(done, total, message)`` and ``cancel`` (a ``threading.Event`` or None).
+The Qt workers turn the callback into signals; the CLI turns it into a progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from .errors import AfpsError, Cancelled
+
+Progress = Callable[[int, int, str], None]
+
+
+def no_progress(done: int, total: int, message: str = "") -> None:
+    """The default progress callback: ignores every report."""
+
+
+def check_cancel(cancel: Optional[threading.Event]) -> None:
+    """Raise Cancelled if the user asked the job to stop."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    A cancelled or failed job (or a full disk) therefore never leaves a half-written file, and
+    an older file at ``path`` survives until the new one is complete.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        if exc.errno == 28:  # ENOSPC
+            raise AfpsError(
+                f"The disk is full: could not write {target}. Free some space and try again; "
+                "the previous file, if any, is unchanged."
+            ) from exc
+        raise
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
