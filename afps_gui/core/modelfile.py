@@ -1,0 +1,71 @@
+"""Model files: one torch file holding a kind, a format version, settings and tensors.
+
+Files are read with ``weights_only=True`` so that opening a model never runs pickled code, and
+every way a file can be wrong (missing, truncated, corrupt, another kind, a newer version) is a
+ModelFileError that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ModelFileError
+from .jobs import atomic_write
+
+
+def save_model(path: str | os.PathLike, kind: str, version: int, settings: dict, tensors: dict):
+    payload = {"kind": kind, "format_version": version, "settings": settings, "tensors": tensors}
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _read(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise ModelFileError(f"The {what} file {path} does not exist.")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"The {what} file {path} is empty (0 bytes): train or fit it again.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(
+            f"The {what} file {path} holds code or objects that are not plain tensors, so it was "
+            f"not opened (it may come from another program). Details: {str(exc)[:200]}"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ModelFileError(
+            f"The {what} file {path} is corrupt or truncated ({type(exc).__name__}). "
+            "Restore it from a backup, or fit/train it again."
+        ) from exc
+
+
+def load_model(path: str | os.PathLike, kind: str, max_version: int) -> tuple[dict, dict]:
+    """Return (settings, tensors) of a model file of this kind, or raise ModelFileError."""
+    path = Path(path)
+    data = _read(path, kind)
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        found = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        raise ModelFileError(
+            f"{path} is not a {kind} model file (it holds: {found}). Choose the right file."
+        )
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > max_version:
+        raise ModelFileError(
+            f"{path} was written by a newer AFPS Inspector (format {version}; this version reads "
+            f"up to {max_version}). Update the app, or fit/train the model again."
+        )
+    return data.get("settings", {}), data.get("tensors", {})
+
+
+def read_state_dict(path: str | os.PathLike, what: str) -> dict:
+    data = _read(Path(path), what)
+    if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise ModelFileError(f"{path} does not hold a state dict of tensors ({what}).")
+    return data

@@ -1,0 +1,393 @@
+"""PaDiM: one Gaussian per patch position over pretrained CNN features; Mahalanobis anomaly maps.
+
+The fit streams: it keeps running sums (float64, shifted by a reference mean for numerical
+safety) whose size depends on the grid and the feature dimension, never on the number of
+training images. Scoring batches images through the inverse covariances, because reading
+P x D x D floats once per batch instead of once per image is what makes it fast.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .backbones import DEFAULT_BACKBONE, Backbone
+from .devices import resolve_device
+from .errors import AfpsError, ImageError
+from .jobs import Progress, check_cancel, no_progress
+from .modelfile import load_model, save_model
+from .preprocess import Box, to_input
+
+FORMAT_VERSION = 1
+KIND = "afps-padim"
+
+
+@dataclass
+class PadimConfig:
+    backbone: str = DEFAULT_BACKBONE
+    input_size: tuple[int, int] = (256, 256)  # (height, width) of the model input
+    resize: str = "squash"  # "squash" or "fit" (keep the aspect ratio)
+    d: Optional[int] = None  # random channel subset size; None keeps every channel
+    seed: int = 0
+    sigma: float = 4.0  # Gaussian blur of the upsampled map, in input pixels
+    eps: float = 0.01  # added to every covariance diagonal
+    batch_size: int = 16
+
+    def __post_init__(self):
+        self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
+        if min(self.input_size) < 32:
+            raise AfpsError(f"Input size {self.input_size} is too small: use at least 32 x 32.")
+        if self.resize not in ("squash", "fit"):
+            raise AfpsError(f"Unknown resize mode '{self.resize}': use 'squash' or 'fit'.")
+
+
+@dataclass
+class ImageScore:
+    """The result of scoring one image."""
+
+    score: float  # image score: max of the smoothed map inside the valid region
+    map: np.ndarray  # (h, w) float32 smoothed map on the valid region of the input
+    patch_map: np.ndarray  # (gh, gw) float32 raw Mahalanobis distance per patch (whole grid)
+    box: Box  # valid region in input pixels
+    embeddings: Optional[np.ndarray] = None  # (gh, gw, D) float16, when asked for
+
+    @property
+    def grid_box(self) -> Box:
+        return self.box.scaled(1 / 4)
+
+
+@dataclass
+class FitReport:
+    n_images: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    radius = int(4 * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, 1, H, W) maps with reflected borders."""
+    if sigma <= 0:
+        return maps
+    k = _gaussian_kernel(sigma).to(maps)
+    r = (k.numel() - 1) // 2
+    # reflect padding needs pad < size; tiny maps get replicate instead
+    mode = "reflect" if min(maps.shape[-2:]) > r else "replicate"
+    x = F.conv2d(F.pad(maps, (r, r, 0, 0), mode=mode), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode=mode), k.view(1, 1, -1, 1))
+
+
+def _load(item) -> np.ndarray:
+    """An item is a path or an already decoded uint8 (h, w, 3) array."""
+    if isinstance(item, np.ndarray):
+        return item
+    from .images import load_image
+
+    return load_image(item)
+
+
+def _name(item) -> str:
+    return os.fspath(getattr(item, "path", item)) if not isinstance(item, np.ndarray) else "<array>"
+
+
+class PadimModel:
+    def __init__(
+        self,
+        config: Optional[PadimConfig] = None,
+        *,
+        device: str = "auto",
+        weights: Optional[str] = None,
+        backbone: Optional[Backbone] = None,
+    ):
+        self.config = config or PadimConfig()
+        self.device = resolve_device(device)
+        self._backbone = backbone
+        self._weights = weights
+        self.channel_idx: Optional[torch.Tensor] = None
+        self.mean: Optional[torch.Tensor] = None  # (P, D) float32
+        self.inv_cov: Optional[torch.Tensor] = None  # (P, D, D) float32
+        self.grid: Optional[tuple[int, int]] = None
+        self.n_train = 0
+        self.threshold: Optional[float] = None
+        self.score_floor = 0.0  # typical low score of normal images, for the 0..1 scale
+
+    # --- features ---------------------------------------------------------------------------
+
+    @property
+    def backbone(self) -> Backbone:
+        if self._backbone is None:
+            self._backbone = Backbone(self.config.backbone, self._weights)
+        return self._backbone.to(self.device)
+
+    @property
+    def fitted(self) -> bool:
+        return self.inv_cov is not None
+
+    def _channel_subset(self, total: int) -> torch.Tensor:
+        d = self.config.d
+        if d is None or d >= total:
+            return torch.arange(total)
+        gen = torch.Generator().manual_seed(self.config.seed)
+        return torch.randperm(total, generator=gen)[:d].sort().values
+
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in 0..1 -> (B, D, gh, gw) patch embeddings on the stride-4 grid."""
+        feats = self.backbone(batch.to(self.device))
+        size = feats[0].shape[-2:]
+        up = [feats[0]] + [
+            F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in feats[1:]
+        ]
+        emb = torch.cat(up, dim=1)
+        if self.channel_idx is None:
+            self.channel_idx = self._channel_subset(emb.shape[1])
+        return emb.index_select(1, self.channel_idx.to(emb.device))
+
+    def _batches(self, items: Sequence, progress: Progress, cancel, verb: str, skipped: list):
+        """Decode and stack items in batches; undecodable images are skipped and reported."""
+        total = len(items)
+        bs = self.config.batch_size
+        done = 0
+        for start in range(0, total, bs):
+            check_cancel(cancel)
+            tensors, boxes, kept = [], [], []
+            for item in items[start : start + bs]:
+                try:
+                    t, box = to_input(_load(item), self.config.input_size, self.config.resize)
+                except ImageError as exc:
+                    skipped.append((_name(item), str(exc)))
+                    continue
+                tensors.append(t)
+                boxes.append(box)
+                kept.append(item)
+            done = min(total, start + bs)
+            if tensors:
+                yield torch.stack(tensors), boxes, kept
+            progress(done, total, f"{verb} {done}/{total} images")
+
+    # --- fit --------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        items: Sequence,
+        *,
+        progress: Progress = no_progress,
+        cancel: Optional[threading.Event] = None,
+    ) -> FitReport:
+        """Fit the per-patch Gaussians on normal images (paths or uint8 arrays), streaming."""
+        if len(items) < 2:
+            raise AfpsError("Fitting needs at least 2 normal images; add more defect-free images.")
+        self.channel_idx = None
+        skipped: list[tuple[str, str]] = []
+        shift = s1 = s2 = None
+        n = 0
+        with torch.inference_mode():
+            for batch, _, _ in self._batches(items, progress, cancel, "Fitting on", skipped):
+                emb = self.embed(batch)  # (B, D, gh, gw)
+                B, D, gh, gw = emb.shape
+                x = emb.flatten(2).permute(2, 0, 1)  # (P, B, D)
+                if shift is None:
+                    # Shifting by a reference mean keeps the sum of outer products well conditioned.
+                    shift = x.mean(1, keepdim=True)
+                    s1 = torch.zeros(gh * gw, D, dtype=torch.float64, device=x.device)
+                    s2 = torch.zeros(gh * gw, D, D, dtype=torch.float64, device=x.device)
+                    self.grid = (gh, gw)
+                xc = x - shift
+                s1 += xc.sum(1).double()
+                s2 += torch.bmm(xc.transpose(1, 2), xc).double()
+                n += B
+        if n < 2:
+            raise AfpsError(
+                "Fewer than 2 normal images could be read, so nothing was fitted. "
+                + (f"First problem: {skipped[0][1]}" if skipped else "")
+            )
+        check_cancel(cancel)
+        progress(n, n, "Inverting covariances")
+        mu_c = s1 / n
+        cov = (s2 - n * mu_c[:, :, None] * mu_c[:, None, :]) / (n - 1)
+        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+        cov += self.config.eps * eye
+        self.mean = (mu_c + shift[:, 0, :].double()).float()
+        self.inv_cov = _inverse_spd(cov).float()
+        self.n_train = n
+        self.threshold = None
+        return FitReport(n, skipped)
+
+    # --- score ------------------------------------------------------------------------------
+
+    def _require_fit(self):
+        if not self.fitted:
+            raise AfpsError("The anomaly model is not fitted yet: fit it on normal images first.")
+
+    def mahalanobis(self, emb: torch.Tensor) -> torch.Tensor:
+        """(B, D, gh, gw) -> (B, gh, gw) Mahalanobis distances, one bmm for the whole batch."""
+        B, D, gh, gw = emb.shape
+        if (gh, gw) != tuple(self.grid):
+            raise AfpsError(f"Feature grid {gh}x{gw} does not match the fitted {self.grid}.")
+        x = emb.flatten(2).permute(2, 0, 1) - self.mean[:, None, :]  # (P, B, D)
+        d2 = (torch.bmm(x, self.inv_cov) * x).sum(-1)  # (P, B)
+        return d2.clamp_min_(0).sqrt_().T.reshape(B, gh, gw)
+
+    def score_batch(
+        self, batch: torch.Tensor, boxes: list[Box], keep_embeddings=False
+    ) -> list[ImageScore]:
+        self._require_fit()
+        with torch.inference_mode():
+            emb = self.embed(batch)
+            pmap = self.mahalanobis(emb)
+            H, W = self.config.input_size
+            full = F.interpolate(pmap[:, None], size=(H, W), mode="bilinear", align_corners=False)
+            full = blur(full, self.config.sigma)[:, 0].cpu().numpy()
+            pmap_np = pmap.cpu().numpy()
+            emb_np = emb.permute(0, 2, 3, 1).half().cpu().numpy() if keep_embeddings else None
+        out = []
+        for i, box in enumerate(boxes):
+            valid = full[i, box.y0 : box.y1, box.x0 : box.x1]
+            out.append(
+                ImageScore(
+                    score=float(valid.max()),
+                    map=np.ascontiguousarray(valid, dtype=np.float32),
+                    patch_map=pmap_np[i].astype(np.float32),
+                    box=box,
+                    embeddings=emb_np[i] if emb_np is not None else None,
+                )
+            )
+        return out
+
+    def score_items(
+        self,
+        items: Sequence,
+        *,
+        keep_embeddings: bool = False,
+        progress: Progress = no_progress,
+        cancel: Optional[threading.Event] = None,
+        skipped: Optional[list] = None,
+    ) -> Iterator[tuple[object, ImageScore]]:
+        """Yield (item, ImageScore) for every readable item; unreadable ones go to ``skipped``."""
+        self._require_fit()
+        skipped = [] if skipped is None else skipped
+        for batch, boxes, kept in self._batches(items, progress, cancel, "Scoring", skipped):
+            yield from zip(kept, self.score_batch(batch, boxes, keep_embeddings))
+
+    def score_image(self, image, keep_embeddings=False) -> ImageScore:
+        t, box = to_input(_load(image), self.config.input_size, self.config.resize)
+        return self.score_batch(t[None], [box], keep_embeddings)[0]
+
+    # --- threshold --------------------------------------------------------------------------
+
+    def calibrate(
+        self, normal_scores: Iterable[float], anomaly_scores: Iterable[float] = ()
+    ) -> float:
+        """Set the threshold from held-out scores: F1-optimal with anomalies, else the 99th
+        percentile of normal scores. Adjusting it later never needs a refit."""
+        from .metrics import best_f1_threshold
+
+        normal = np.asarray(list(normal_scores), dtype=float)
+        anomalous = np.asarray(list(anomaly_scores), dtype=float)
+        if normal.size == 0:
+            raise AfpsError("Calibration needs held-out normal images; none were given.")
+        if anomalous.size:
+            self.threshold = best_f1_threshold(normal, anomalous)
+        else:
+            self.threshold = float(np.quantile(normal, 0.99))
+        self.score_floor = float(np.quantile(normal, 0.05))
+        if self.score_floor >= self.threshold:
+            self.score_floor = float(normal.min()) if normal.min() < self.threshold else 0.0
+        return self.threshold
+
+    def normalise(self, score):
+        """Map raw scores to 0..1 with the threshold at 0.5 (typical normal scores near 0)."""
+        thr = self.threshold if self.threshold is not None else float("nan")
+        spread = max(thr - self.score_floor, 1e-6)
+        return np.clip(0.5 + (np.asarray(score, dtype=float) - thr) / (2 * spread), 0.0, 1.0)
+
+    def is_anomalous(self, score: float, threshold: Optional[float] = None) -> bool:
+        thr = self.threshold if threshold is None else threshold
+        if thr is None:
+            raise AfpsError("No threshold yet: calibrate the model on held-out images.")
+        return bool(score > thr)
+
+    # --- files ------------------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        self._require_fit()
+        settings = {
+            "config": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.config).items()
+            },
+            "grid": list(self.grid),
+            "n_train": self.n_train,
+            "threshold": self.threshold,
+            "score_floor": self.score_floor,
+        }
+        tensors = {
+            "mean": self.mean.cpu(),
+            "inv_cov": self.inv_cov.cpu(),
+            "channel_idx": self.channel_idx.cpu(),
+        }
+        save_model(path, KIND, FORMAT_VERSION, settings, tensors)
+
+    @classmethod
+    def load(cls, path, *, device: str = "auto", weights: Optional[str] = None) -> PadimModel:
+        settings, tensors = load_model(path, KIND, FORMAT_VERSION)
+        try:
+            model = cls(PadimConfig(**settings["config"]), device=device, weights=weights)
+            model.grid = tuple(settings["grid"])
+            model.n_train = int(settings["n_train"])
+            model.threshold = settings.get("threshold")
+            model.score_floor = float(settings.get("score_floor", 0.0))
+            model.mean = tensors["mean"].float().to(model.device)
+            model.inv_cov = tensors["inv_cov"].float().to(model.device)
+            model.channel_idx = tensors["channel_idx"].long()
+        except (KeyError, TypeError, ValueError) as exc:
+            from .errors import ModelFileError
+
+            raise ModelFileError(
+                f"{path} is missing parts of a PaDiM model ({exc}): fit it again."
+            ) from exc
+        P, D = model.mean.shape
+        if model.inv_cov.shape != (P, D, D) or P != model.grid[0] * model.grid[1]:
+            from .errors import ModelFileError
+
+            raise ModelFileError(
+                f"{path} holds tensors of inconsistent shapes: fit the model again."
+            )
+        return model
+
+    def memory_bytes(self) -> int:
+        return 0 if not self.fitted else self.inv_cov.numel() * 4 + self.mean.numel() * 4
+
+
+def _inverse_spd(cov: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+    """Invert symmetric positive definite matrices with a batched Cholesky, in chunks."""
+    out = torch.empty_like(cov)
+    for start in range(0, cov.shape[0], chunk):
+        c = cov[start : start + chunk]
+        L, info = torch.linalg.cholesky_ex(c)
+        if bool((info > 0).any()):
+            # Not positive definite in float64 even after + eps I: add more ridge, never fail.
+            c = (
+                c
+                + 1e-3
+                * torch.eye(c.shape[-1], dtype=c.dtype, device=c.device)
+                * c.diagonal(dim1=1, dim2=2).mean()
+            )
+            L = torch.linalg.cholesky(c)
+        out[start : start + chunk] = torch.cholesky_inverse(L)
+    return out
+
+
+def grid_shape(input_size: tuple[int, int]) -> tuple[int, int]:
+    """The stride-4 patch grid of an input size (as the backbones produce it)."""
+    return math.ceil(input_size[0] / 4), math.ceil(input_size[1] / 4)
