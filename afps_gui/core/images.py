@@ -33,6 +33,9 @@ _EXIF_ORIENTATION = 0x0112
 _ORIENTATIONS_THAT_SWAP_SIDES = {5, 6, 7, 8}
 
 _SUPPORTED = "PNG, JPEG, BMP or TIFF"
+_MODES_KNOWN_TO_CONVERT = frozenset(
+    {"1", "L", "LA", "P", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "F", "I", "I;16", "I;16B"}
+)
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -52,6 +55,22 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
         img = _upright(path, img)
         _check_min_side(path, img.size)
         return _to_rgb_array(path, img)
+
+
+def check_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """Everything ``load_image`` checks, the full decode included, without building the array.
+
+    Returns the upright (height, width). For validating whole datasets quickly.
+    """
+    path = Path(path)
+    with _opened(path) as img:
+        _check_pixel_count(path, img.size, max_pixels)
+        _decode_fully(path, img)
+        img = _upright(path, img)
+        _check_min_side(path, img.size)
+        if img.mode not in _MODES_KNOWN_TO_CONVERT:
+            _to_rgb_array(path, img)  # a rare pixel format: prove that it converts
+        return img.size[1], img.size[0]
 
 
 def load_mask(
@@ -239,7 +258,7 @@ def _upright(path: Path, img: Image.Image) -> Image.Image:
 def _to_rgb_array(path: Path, img: Image.Image) -> np.ndarray:
     grey = _grey_values(img)
     if grey is not None:
-        return np.repeat(grey[:, :, None], 3, axis=2)
+        return np.stack([grey, grey, grey], axis=2)  # several times faster than np.repeat
     if img.mode == "P":
         # Through RGBA so that PIL resolves palette transparency; the alpha is then dropped.
         img = img.convert("RGBA")

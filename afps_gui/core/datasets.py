@@ -1,0 +1,897 @@
+"""Find the images of a dataset folder, their labels and masks, and split them for the method.
+
+Five layouts are read (``LAYOUTS``) and told apart by their folder shape (``detect_layout``).
+Every image becomes a ``Sample`` keyed by ``rel``, its path relative to the dataset root with
+'/' separators: that key is what the labels store remembers, so it must not depend on where the
+dataset is mounted. A labels CSV (image,label) can add or correct labels in any layout.
+
+With ``validate=True`` every image (and mask) is decoded once while loading. A file that cannot
+be used is listed in ``Dataset.skipped`` with the reason, and the rest of the dataset loads: one
+bad file in a thousand must not stop an inspector.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import posixpath
+import random
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .errors import DatasetError, ImageError
+from .images import IMAGE_EXTENSIONS, check_image, load_mask
+from .jobs import Progress, check_cancel, no_progress
+from .taxonomy import NORMAL
+
+LAYOUTS = ("magnetic-tile", "mvtec", "visa", "ksdd2", "folders")
+
+NORMAL_FOLDER_NAMES = frozenset({"good", "normal", "ok", "free"})  # folders layout, any case
+MASK_FOLDER_NAMES = frozenset({"masks", "ground_truth"})  # folders layout, any case
+UNTYPED = "(untyped)"  # the counts() key of anomalous images whose defect type is unknown
+
+# Words that a labels CSV may use for "defect-free" and for "defective, type unknown".
+_NORMAL_WORDS = NORMAL_FOLDER_NAMES | {NORMAL}
+_ANOMALY_WORDS = frozenset({"anomaly", "anomalous"})
+
+# Files and folders that operating systems and tools leave behind: never worth a mention.
+_JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx", "@eadir", "$recycle.bin"})
+
+_KSDD2_MASK = re.compile(r"^\d+_GT\.png$", re.IGNORECASE)
+_CHUNK = 64  # images decoded between two cancel checks / progress reports
+_MAX_WORKERS = 8  # PIL decodes without the GIL, so threads overlap; more than 8 gains nothing
+
+
+# --- public data types ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image of a dataset.
+
+    ``label`` is NORMAL, a defect type, or None when unknown. ``anomalous`` follows from the
+    label when there is one; it is given explicitly only for "defective, type unknown" (label
+    None, anomalous True), e.g. a KolektorSDD2 defect or a VisA anomaly.
+    """
+
+    path: Path
+    rel: str
+    label: str | None
+    mask: Path | None = None
+    group: str = ""
+    anomalous: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.label is None and self.anomalous is False:
+            object.__setattr__(self, "label", NORMAL)
+        if self.label is None:
+            return
+        implied = self.label != NORMAL
+        if self.anomalous is not None and self.anomalous != implied:
+            raise ValueError(
+                f"{self.rel}: label {self.label!r} contradicts anomalous={self.anomalous}"
+            )
+        object.__setattr__(self, "anomalous", implied)
+
+    @property
+    def is_normal(self) -> bool:
+        return self.anomalous is False
+
+    @property
+    def is_anomalous(self) -> bool:
+        return self.anomalous is True
+
+    @property
+    def defect_type(self) -> str | None:
+        """The defect type, or None for normal images and for defects of unknown type."""
+        return self.label if self.is_anomalous else None
+
+
+@dataclass
+class NormalSplit:
+    """Normal images for fitting PaDiM, for choosing a threshold, and for the final test."""
+
+    fit: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+
+
+@dataclass
+class Dataset:
+    root: Path
+    layout: str
+    samples: list[Sample]
+    types: list[str]  # defect types, sorted without regard to case
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (rel path, reason)
+    warnings: list[str] = field(default_factory=list)
+
+    def normals(self) -> list[Sample]:
+        return [s for s in self.samples if s.is_normal]
+
+    def anomalies(self) -> list[Sample]:
+        """Every defective image, including those whose type is unknown."""
+        return [s for s in self.samples if s.is_anomalous]
+
+    def by_rel(self) -> dict[str, Sample]:
+        return {s.rel: s for s in self.samples}
+
+    def counts(self) -> dict[str, int]:
+        """Images per label: NORMAL first, then the types in order, then UNTYPED if any."""
+        counts = {NORMAL: 0, **dict.fromkeys(self.types, 0)}
+        for sample in self.samples:
+            key = UNTYPED if sample.label is None else sample.label
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    @property
+    def has_masks(self) -> bool:
+        """True when at least one defective image has a pixel mask (normal ones need none)."""
+        return any(s.mask is not None for s in self.anomalies())
+
+    def resolve_types(self, names: Iterable[str] | str) -> list[str]:
+        """Map user spellings ("MT_Blowhole", "blowhole", "Blow hole") to this dataset's types.
+
+        A string is read as a comma-separated list. Raises DatasetError naming the known types.
+        """
+        return resolve_type_names(names, self.types)
+
+    def summary(self, max_listed: int = 5) -> str:
+        """A few lines for a preview: layout, images per class, masks, skipped files, warnings."""
+        lines = [f"{self.layout} dataset at {self.root}"]
+        counts = ", ".join(f"{name} {n}" for name, n in self.counts().items())
+        lines.append(f"{len(self.samples)} images: {counts}")
+        fit_only = sum(1 for s in self.normals() if s.group == "train")
+        if fit_only and self.layout == "mvtec":
+            lines.append(f"{fit_only} of the normal images are the training split (fit only)")
+        lines.append(_masks_line(self))
+        lines += _listed(
+            f"{len(self.skipped)} files skipped",
+            [f"{r}: {why}" for r, why in self.skipped],
+            max_listed,
+        )
+        lines += _listed(f"{len(self.warnings)} warnings", self.warnings, max_listed)
+        return "\n".join(lines)
+
+
+def _masks_line(dataset: Dataset) -> str:
+    anomalies = dataset.anomalies()
+    with_mask = sum(1 for s in anomalies if s.mask is not None)
+    if not with_mask:
+        return "Pixel masks: no"
+    return f"Pixel masks: yes, for {with_mask} of {len(anomalies)} defective images"
+
+
+def _listed(title: str, items: Sequence[str], max_listed: int) -> list[str]:
+    if not items:
+        return []
+    lines = [f"{title}:"] + [f"  {item}" for item in items[:max_listed]]
+    if len(items) > max_listed:
+        lines.append(f"  ... and {len(items) - max_listed} more")
+    return lines
+
+
+# --- defect type names ---------------------------------------------------------------------
+
+
+def _type_key(name: str) -> str:
+    """Spelling-blind key: case, an "MT_" prefix, spaces, '_' and '-' do not matter."""
+    key = name.strip().casefold()
+    key = key.removeprefix("mt_")
+    return re.sub(r"[\s_\-]+", "", key)
+
+
+def resolve_type_names(names: Iterable[str] | str, known: Sequence[str]) -> list[str]:
+    """Each name mapped onto one of ``known`` (order kept, duplicates dropped)."""
+    if isinstance(names, str):
+        names = names.split(",")
+    index = {_type_key(t): t for t in known}
+    resolved: list[str] = []
+    unknown: list[str] = []
+    for name in names:
+        if not name.strip():
+            continue
+        match = index.get(_type_key(name))
+        if match is None:
+            unknown.append(name.strip())
+        elif match not in resolved:
+            resolved.append(match)
+    if unknown:
+        raise DatasetError(_unknown_types_message(unknown, known))
+    return resolved
+
+
+def _unknown_types_message(unknown: list[str], known: Sequence[str]) -> str:
+    quoted = ", ".join(repr(n) for n in unknown)
+    normal = [n for n in unknown if _type_key(n) in _NORMAL_WORDS]
+    note = f" {normal[0]!r} is the normal class, not a defect type." if normal else ""
+    if not known:
+        return f"Unknown defect type {quoted}: this dataset has no defect types.{note}"
+    return f"Unknown defect type {quoted}.{note} This dataset has: {', '.join(known)}."
+
+
+# --- finding files -------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    """A found image before it is checked; becomes a Sample."""
+
+    path: Path
+    label: str | None
+    anomalous: bool | None = None
+    mask: Path | None = None
+    group: str = ""
+    mask_decides: bool = False  # KolektorSDD2: defective exactly when its mask has a defect
+
+
+class _Scan:
+    """Walks one dataset root; collects entries and the problems met on the way."""
+
+    def __init__(self, root: Path, cancel: Optional[threading.Event]):
+        self.root = root
+        self.cancel = cancel
+        self.entries: list[_Entry] = []
+        self.skipped: list[tuple[str, str]] = []
+        self.warnings: list[str] = []
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def skip(self, path: Path, reason: str) -> None:
+        self.skipped.append((self.rel(path), reason))
+
+    def listdir(self, folder: Path) -> tuple[list[Path], list[Path]]:
+        """(subfolders, files) of ``folder`` sorted by name, without hidden files and junk.
+
+        A folder that cannot be listed is reported in ``skipped``; loading goes on without it.
+        """
+        check_cancel(self.cancel)
+        try:
+            with os.scandir(folder) as it:
+                found = [(e.name, e.is_dir()) for e in it if not _is_junk(e.name)]
+        except OSError as exc:
+            self.skip(folder, _unreadable_folder_reason(exc))
+            return [], []
+        found.sort()
+        dirs = [folder / name for name, is_dir in found if is_dir]
+        files = [folder / name for name, is_dir in found if not is_dir]
+        return dirs, files
+
+    def images(self, folder: Path, *, nested_ok: bool = False) -> list[Path]:
+        """The image files of ``folder``; other files and (unless ``nested_ok``) subfolders are
+        listed in ``skipped`` so that nothing disappears without a word."""
+        dirs, files = self.listdir(folder)
+        if not nested_ok:
+            for sub in dirs:
+                self.skip(sub, "a folder inside a class folder is not read; move its images up")
+        images = []
+        for path in files:
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                images.append(path)
+            else:
+                self.skip(path, "not an image file (PNG, JPEG, BMP and TIFF files are read)")
+        return images
+
+
+def _is_junk(name: str) -> bool:
+    return name.startswith(".") or name.casefold() in _JUNK_NAMES
+
+
+def _unreadable_folder_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "the folder cannot be read (permission denied); ask for read access"
+    return f"the folder cannot be read ({exc.strerror or exc})"
+
+
+def _stem_index(paths: Iterable[Path], suffix: str = "") -> dict[str, Path]:
+    """{stem without ``suffix``: path} for mask lookups; PNG wins over other formats."""
+    index: dict[str, Path] = {}
+    for path in sorted(paths, key=lambda p: p.suffix.lower() != ".png", reverse=True):
+        stem = path.stem
+        if suffix and stem.casefold().endswith(suffix):
+            stem = stem[: -len(suffix)]
+        index[stem] = path
+    return index
+
+
+# --- the layouts ---------------------------------------------------------------------------
+
+
+def _scan_magnetic_tile(scan: _Scan) -> None:
+    """``MT_<Type>/Imgs/<name>.jpg`` with its mask ``<name>.png`` beside it; MT_Free is normal."""
+    dirs, _ = scan.listdir(scan.root)
+    for folder in dirs:
+        if not folder.name.casefold().startswith("mt_"):
+            continue
+        type_name = folder.name[3:]
+        label = NORMAL if type_name.casefold() == "free" else type_name
+        imgs = folder / "Imgs"
+        if not imgs.is_dir():
+            scan.skip(folder, "no 'Imgs' folder inside (expected MT_<Type>/Imgs/<name>.jpg)")
+            continue
+        files = scan.images(imgs)
+        # In this layout the PNG files are the masks of the JPEG images beside them.
+        masks = {p.stem: p for p in files if p.suffix.lower() == ".png"}
+        for path in files:
+            if path.suffix.lower() != ".png":
+                scan.entries.append(_Entry(path, label, mask=masks.pop(path.stem, None)))
+        for orphan in masks.values():
+            scan.skip(orphan, f"a mask without its image ({orphan.stem}.jpg is missing)")
+
+
+def _scan_mvtec(scan: _Scan) -> None:
+    """``train/good``, ``test/<type>`` (``good`` is normal), ``ground_truth/<type>/<stem>_mask``."""
+    root = scan.root
+    train_dirs, _ = scan.listdir(root / "train") if (root / "train").is_dir() else ([], [])
+    for folder in train_dirs:
+        if folder.name == "good":
+            for path in scan.images(folder):
+                scan.entries.append(_Entry(path, NORMAL, group="train"))
+        else:
+            scan.skip(folder, "only train/good is read: MVTec training images are defect-free")
+    test_dirs, _ = scan.listdir(root / "test") if (root / "test").is_dir() else ([], [])
+    for folder in test_dirs:
+        label = NORMAL if folder.name == "good" else folder.name
+        masks = _mvtec_masks(scan, root / "ground_truth" / folder.name)
+        for path in scan.images(folder):
+            mask = masks.get(path.stem) if label != NORMAL else None
+            scan.entries.append(_Entry(path, label, mask=mask, group="test"))
+
+
+def _mvtec_masks(scan: _Scan, folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return _stem_index(scan.images(folder), suffix="_mask")
+
+
+def _scan_visa(scan: _Scan) -> None:
+    """``image_anno.csv`` (image,label,mask) if present, else ``Data/Images/{Normal,Anomaly}``.
+
+    VisA has no defect types: its anomalies are defective with the type unknown.
+    """
+    if (scan.root / "image_anno.csv").is_file():
+        _scan_visa_csv(scan, scan.root / "image_anno.csv")
+        return
+    images = scan.root / "Data" / "Images"
+    masks_dir = scan.root / "Data" / "Masks" / "Anomaly"
+    if (images / "Normal").is_dir():
+        for path in scan.images(images / "Normal"):
+            scan.entries.append(_Entry(path, NORMAL))
+    if (images / "Anomaly").is_dir():
+        masks = _stem_index(scan.images(masks_dir)) if masks_dir.is_dir() else {}
+        for path in scan.images(images / "Anomaly"):
+            scan.entries.append(_Entry(path, None, True, mask=masks.get(path.stem)))
+
+
+def _scan_visa_csv(scan: _Scan, csv_path: Path) -> None:
+    columns = {"image": _IMAGE_COLUMNS, "label": _LABEL_COLUMNS, "mask": ("mask",)}
+    rows, _ = _read_table(csv_path, columns)
+    for line, row in rows:
+        image = _visa_path(scan.root, row.get("image", ""))
+        if image is None or not image.is_file():
+            text = row.get("image", "").strip() or "(empty)"
+            scan.warnings.append(f"image_anno.csv line {line}: image {text} not found")
+            continue
+        normal = row.get("label", "").strip().casefold() in _NORMAL_WORDS
+        mask = _visa_path(scan.root, row.get("mask", "")) if not normal else None
+        scan.entries.append(_Entry(image, NORMAL if normal else None, not normal, mask=mask))
+
+
+def _visa_path(root: Path, text: str) -> Path | None:
+    """A path from image_anno.csv: relative to the root or, as VisA ships it, to the folder
+    above it ("candle/Data/Images/..."). None when empty or outside the root."""
+    text = text.strip().replace("\\", "/")
+    if not text:
+        return None
+    for base in (root, root.parent):
+        candidate = Path(os.path.abspath(base / text))
+        if candidate.exists() and _is_under(candidate, root):
+            return candidate
+    return None
+
+
+def _scan_ksdd2(scan: _Scan) -> None:
+    """``train/`` and ``test/`` with ``NNNNN.png`` and its mask ``NNNNN_GT.png``.
+
+    Whether an image is defective is decided later, from its mask (any defect pixel).
+    """
+    for split in ("train", "test"):
+        folder = scan.root / split
+        if not folder.is_dir():
+            continue
+        files = scan.images(folder)
+        masks = {p.name[: -len("_GT.png")]: p for p in files if _KSDD2_MASK.match(p.name)}
+        for path in files:
+            if _KSDD2_MASK.match(path.name):
+                continue
+            mask = masks.pop(path.stem, None)
+            scan.entries.append(
+                _Entry(path, None, mask=mask, group=split, mask_decides=mask is not None)
+            )
+        for orphan in masks.values():
+            scan.skip(orphan, "a mask without its image")
+
+
+def _scan_folders(scan: _Scan) -> None:
+    """One folder of normal images (good/normal/ok/free), one folder per defect type.
+
+    Masks are either in masks/<type>/<stem>.png (or ground_truth/...; "_mask" may end the
+    name) or beside the image as <stem>_mask.png. Mask files are never taken for images.
+    """
+    dirs, _ = scan.listdir(scan.root)
+    mask_index: dict[str, dict[str, Path]] = {}
+    for folder in dirs:
+        if folder.name.casefold() in MASK_FOLDER_NAMES:
+            for sub in scan.listdir(folder)[0]:
+                found = _stem_index(scan.images(sub), suffix="_mask")
+                mask_index.setdefault(sub.name.casefold(), {}).update(found)
+    for folder in dirs:
+        name = folder.name.casefold()
+        if name in MASK_FOLDER_NAMES:
+            continue
+        label = NORMAL if name in NORMAL_FOLDER_NAMES else folder.name
+        _scan_class_folder(scan, folder, label, mask_index.get(name, {}))
+
+
+def _scan_class_folder(scan: _Scan, folder: Path, label: str, masks: dict[str, Path]) -> None:
+    files = scan.images(folder)
+    beside = _stem_index([p for p in files if p.stem.casefold().endswith("_mask")], "_mask")
+    for path in files:
+        if path.stem.casefold().endswith("_mask"):
+            continue
+        mask = beside.pop(path.stem, None) or masks.get(path.stem)
+        scan.entries.append(_Entry(path, label, mask=mask))
+    for orphan in beside.values():
+        scan.skip(orphan, "a mask without its image")
+
+
+_SCANNERS: dict[str, Callable[[_Scan], None]] = {
+    "magnetic-tile": _scan_magnetic_tile,
+    "mvtec": _scan_mvtec,
+    "visa": _scan_visa,
+    "ksdd2": _scan_ksdd2,
+    "folders": _scan_folders,
+}
+
+
+# --- telling the layouts apart -------------------------------------------------------------
+
+_LAYOUT_HELP = """Known layouts:
+  magnetic-tile  MT_<Type>/Imgs/<name>.jpg with <name>.png masks; MT_Free holds the normal images
+  mvtec          train/good/*.png, test/<type>/*.png (test/good is normal), ground_truth/<type>/
+  visa           image_anno.csv (image,label,mask) or Data/Images/Normal and Data/Images/Anomaly
+  ksdd2          train/ and test/ holding NNNNN.png with NNNNN_GT.png masks
+  folders        a folder of normal images named good, normal, ok or free, and one folder per
+                 defect type (masks optional, in masks/<type>/ or as <stem>_mask.png)"""
+
+
+def detect_layout(root: str | os.PathLike) -> str:
+    """The layout of ``root`` from its folder shape; DatasetError explains the layouts if none."""
+    root = _check_root(root)
+    names = _child_names(root)
+    if any(n.casefold().startswith("mt_") and (root / n / "Imgs").is_dir() for n in names):
+        return "magnetic-tile"
+    if (root / "train" / "good").is_dir():
+        return "mvtec"
+    if (root / "image_anno.csv").is_file() or (root / "Data" / "Images").is_dir():
+        return "visa"
+    if any(_has_ksdd2_mask(root / split) for split in ("train", "test")):
+        return "ksdd2"
+    if any(n.casefold() in NORMAL_FOLDER_NAMES and (root / n).is_dir() for n in names):
+        return "folders"
+    raise DatasetError(
+        f"{root} does not look like a dataset.{_layout_hint(root, names)}\n\n{_LAYOUT_HELP}"
+    )
+
+
+def _child_names(root: Path) -> list[str]:
+    try:
+        return sorted(name for name in os.listdir(root) if not _is_junk(name))
+    except OSError as exc:
+        raise DatasetError(
+            f"The dataset folder {root} cannot be read: {exc.strerror or exc}."
+        ) from None
+
+
+def _has_ksdd2_mask(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            return any(_KSDD2_MASK.match(e.name) for e in it)
+    except OSError:
+        return False
+
+
+def _layout_hint(root: Path, names: list[str]) -> str:
+    """A guess at what the user meant, when the folder is one level off or unsorted."""
+    subdirs = [root / n for n in names if (root / n).is_dir()]
+    if any((d / "train" / "good").is_dir() for d in subdirs):
+        return " It holds MVTec AD categories: choose one category folder (e.g. 'bottle')."
+    if any((d / "image_anno.csv").is_file() or (d / "Data" / "Images").is_dir() for d in subdirs):
+        return " It holds VisA categories: choose one category folder (e.g. 'candle')."
+    if any(Path(n).suffix.lower() in IMAGE_EXTENSIONS for n in names):
+        return (
+            " Its images lie loose in it: put the defect-free ones in a folder named 'good' and"
+            " each defect type in a folder of its own."
+        )
+    if subdirs:
+        return " None of its folders is named good, normal, ok or free (the normal images)."
+    return ""
+
+
+def _check_root(root: str | os.PathLike) -> Path:
+    root = Path(os.path.abspath(Path(root).expanduser()))
+    if not root.exists():
+        raise DatasetError(f"The dataset folder {root} does not exist. Check the path.")
+    if not root.is_dir():
+        raise DatasetError(f"{root} is a file; choose the folder that holds the dataset.")
+    if not _child_names(root):
+        raise DatasetError(f"The dataset folder {root} is empty.")
+    return root
+
+
+def _choose_layout(root: Path, layout: str | None) -> str:
+    if layout is None:
+        return detect_layout(root)
+    if layout not in LAYOUTS:
+        raise DatasetError(f"Unknown dataset layout {layout!r}; known: {', '.join(LAYOUTS)}.")
+    return layout
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_dataset(
+    root: str | os.PathLike,
+    layout: str | None = None,
+    labels_csv: str | os.PathLike | None = None,
+    *,
+    validate: bool = True,
+    progress: Progress = no_progress,
+    cancel: Optional[threading.Event] = None,
+) -> Dataset:
+    """Read a dataset folder: its images, labels and masks.
+
+    ``layout`` None detects it. ``labels_csv`` (image,label) adds or overrides labels.
+    ``validate`` decodes every image and mask now and lists each unusable file in ``skipped``.
+    Raises DatasetError when the folder is missing, empty, of no known layout, or holds no
+    usable normal image; Cancelled when ``cancel`` is set.
+    """
+    root = _check_root(root)
+    layout = _choose_layout(root, layout)
+    progress(0, 1, f"Looking for images ({layout} layout)")
+    scan = _Scan(root, cancel)
+    _SCANNERS[layout](scan)
+    if labels_csv is not None:
+        _apply_labels_csv(scan, Path(labels_csv))
+    entries = _known_entries(scan)
+    samples = _check_entries(scan, entries, validate, progress, cancel)
+    samples.sort(key=lambda s: s.rel)
+    dataset = Dataset(
+        root=root,
+        layout=layout,
+        samples=samples,
+        types=sorted({s.label for s in samples if s.is_anomalous and s.label}, key=str.casefold),
+        skipped=sorted(scan.skipped),
+        warnings=scan.warnings,
+    )
+    _require_usable(dataset)
+    return dataset
+
+
+def _known_entries(scan: _Scan) -> list[_Entry]:
+    """Entries whose status is known or can be read from their mask; the others are skipped."""
+    known = []
+    for entry in scan.entries:
+        if entry.label is None and entry.anomalous is None and not entry.mask_decides:
+            scan.skip(entry.path, "its label is unknown (no mask and no row in the labels CSV)")
+        else:
+            known.append(entry)
+    return known
+
+
+def _check_entries(
+    scan: _Scan,
+    entries: list[_Entry],
+    validate: bool,
+    progress: Progress,
+    cancel: Optional[threading.Event],
+) -> list[Sample]:
+    """Decode (if asked) in worker threads, a chunk at a time so that cancel stays prompt."""
+    total = len(entries)
+    verb = "Checking" if validate else "Reading"
+    samples: list[Sample] = []
+    workers = max(1, min(_MAX_WORKERS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-check") as pool:
+        for start in range(0, total, _CHUNK):
+            check_cancel(cancel)
+            chunk = entries[start : start + _CHUNK]
+            for sample, problems in pool.map(lambda e: _check_entry(scan, e, validate), chunk):
+                scan.skipped.extend(problems)
+                if sample is not None:
+                    samples.append(sample)
+            done = min(start + _CHUNK, total)
+            progress(done, total, f"{verb} images: {done} of {total}")
+    check_cancel(cancel)
+    return samples
+
+
+def _check_entry(
+    scan: _Scan, entry: _Entry, validate: bool
+) -> tuple[Sample | None, list[tuple[str, str]]]:
+    """The entry as a Sample (or None) and the (rel, reason) of each of its files that failed."""
+    rel = scan.rel(entry.path)
+    shape = None
+    if validate:
+        try:
+            shape = check_image(entry.path)
+        except ImageError as exc:
+            return None, [(rel, _reason(exc))]
+    if entry.mask is None or not (validate or entry.mask_decides):
+        return _sample(scan, entry, entry.mask), []
+    try:
+        defect = load_mask(entry.mask, shape)
+    except ImageError as exc:
+        problem = (_rel_or_name(scan, entry.mask), _reason(exc))
+        if entry.mask_decides:
+            return None, [problem, (rel, "its mask is unusable, so its label is unknown")]
+        return _sample(scan, entry, None), [problem]  # the image is still good without its mask
+    if entry.mask_decides:
+        entry = _Entry(entry.path, None, bool(defect.any()), entry.mask, entry.group)
+    return _sample(scan, entry, entry.mask), []
+
+
+def _sample(scan: _Scan, entry: _Entry, mask: Path | None) -> Sample:
+    return Sample(
+        path=entry.path,
+        rel=scan.rel(entry.path),
+        label=entry.label,
+        mask=mask,
+        group=entry.group,
+        anomalous=entry.anomalous,
+    )
+
+
+def _reason(exc: ImageError) -> str:
+    return getattr(exc, "reason", None) or str(exc)
+
+
+def _rel_or_name(scan: _Scan, path: Path) -> str:
+    return scan.rel(path) if _is_under(path, scan.root) else str(path)
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _require_usable(dataset: Dataset) -> None:
+    problems = "".join(f"\n  {rel}: {why}" for rel, why in dataset.skipped[:5])
+    if not dataset.samples:
+        raise DatasetError(
+            f"No usable image was found in {dataset.root} ({dataset.layout} layout).{problems}"
+        )
+    if not dataset.normals():
+        raise DatasetError(
+            f"{dataset.root} holds no usable normal (defect-free) image, and the anomaly model"
+            " learns from those alone. Add defect-free images (in the folders layout: a folder"
+            f" named 'good').{problems}"
+        )
+
+
+# --- labels CSV ----------------------------------------------------------------------------
+
+_IMAGE_COLUMNS = ("image", "path", "file", "filename")
+_LABEL_COLUMNS = ("label", "class", "type", "defect")
+
+
+def read_labels_csv(
+    path: str | os.PathLike, *, root: str | os.PathLike | None = None
+) -> dict[str, str]:
+    """{image: label} from a CSV with a header naming the columns image and label.
+
+    Image paths are relative to the dataset root ('/' or '\\'); absolute paths under ``root``
+    are made relative. Labels for "defect-free" (normal, good, ok, free) become NORMAL. Rows
+    that cannot be used are dropped (``load_dataset`` reports them as warnings); DatasetError
+    only when the file as a whole is unusable.
+    """
+    labels, _problems = _read_labels(Path(path), None if root is None else Path(root))
+    return labels
+
+
+def _read_labels(path: Path, root: Path | None) -> tuple[dict[str, str], list[str]]:
+    rows, total = _read_table(path, {"image": _IMAGE_COLUMNS, "label": _LABEL_COLUMNS})
+    labels: dict[str, str] = {}
+    problems: list[str] = []
+    for line, row in rows:
+        key = _labels_key(row["image"], root)
+        label = row["label"].strip()
+        if key is None or not label:
+            problems.append(f"line {line}: needs both an image path (under the root) and a label")
+            continue
+        label = NORMAL if label.casefold() in _NORMAL_WORDS else label
+        if labels.get(key, label) != label:
+            problems.append(f"line {line}: {key} labelled again, now {label!r} (the last wins)")
+        labels[key] = label
+    if total and not labels:
+        raise DatasetError(f"The labels file {path} has no usable row: {problems[0]}.")
+    return labels, problems
+
+
+def _read_table(path: Path, columns: dict[str, tuple[str, ...]]) -> tuple[list, int]:
+    """([(line number, {column: text})], number of data rows) from a CSV with a header row.
+
+    The first of each ``columns`` alias found in the header is used; the delimiter may be ','
+    ';' or tab (spreadsheet exports vary by locale). A missing column is a DatasetError.
+    """
+    text = _read_text(path)
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise DatasetError(f"The labels file {path} is empty; it needs a header row image,label.")
+    delimiter = max(",;\t", key=lines[0].count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = [cell.strip().casefold() for cell in next(reader)]
+    where = {name: _column(header, aliases) for name, aliases in columns.items()}
+    missing = [n for n, i in where.items() if i is None and n in ("image", "label")]
+    if missing:
+        raise DatasetError(
+            f"The labels file {path} has no {' or '.join(missing)} column: its first row must name"
+            f" the columns (image,label); it reads {lines[0].strip()!r}."
+        )
+    rows = []
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            cells = {n: row[i] if i is not None and i < len(row) else "" for n, i in where.items()}
+            rows.append((reader.line_num, cells))
+    return rows, len(rows)
+
+
+def _column(header: list[str], aliases: tuple[str, ...]) -> int | None:
+    for alias in aliases:
+        if alias in header:
+            return header.index(alias)
+    return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
+    except UnicodeDecodeError:
+        raise DatasetError(
+            f"The labels file {path} is not UTF-8 text; save it as CSV UTF-8."
+        ) from None
+    except OSError as exc:
+        raise DatasetError(
+            f"The labels file {path} cannot be read: {exc.strerror or exc}."
+        ) from None
+
+
+def _labels_key(text: str, root: Path | None) -> str | None:
+    """The dataset-relative POSIX key of a path from a labels CSV, or None if unusable."""
+    text = text.strip().replace("\\", "/")
+    if not text:
+        return None
+    if Path(text).is_absolute():
+        if root is None:
+            return None
+        path = Path(os.path.abspath(text))
+        base = Path(os.path.abspath(root))
+        return path.relative_to(base).as_posix() if _is_under(path, base) else None
+    key = posixpath.normpath(text)
+    return None if key.startswith("..") else key
+
+
+def _apply_labels_csv(scan: _Scan, csv_path: Path) -> None:
+    """Labels from the CSV override the layout's; rows naming no known image become warnings."""
+    labels, problems = _read_labels(csv_path, scan.root)
+    name = csv_path.name
+    scan.warnings += [f"{name} {problem}" for problem in problems]
+    index = {scan.rel(e.path): e for e in scan.entries}
+    folded = {key.casefold(): e for key, e in index.items()}
+    known_types = sorted({e.label for e in scan.entries if e.label and e.label != NORMAL})
+    unmatched = []
+    for key, label in labels.items():
+        entry = index.get(key) or folded.get(key.casefold())
+        if entry is None:
+            unmatched.append(key)
+        else:
+            _relabel(entry, label, known_types)
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
+        scan.warnings.append(
+            f"{name}: {len(unmatched)} rows name images that are not in the dataset: {shown}"
+        )
+
+
+def _relabel(entry: _Entry, label: str, known_types: list[str]) -> None:
+    entry.mask_decides = False
+    if label == NORMAL:
+        entry.label, entry.anomalous = NORMAL, False
+    elif label.casefold() in _ANOMALY_WORDS:
+        if entry.label is None or entry.label == NORMAL:  # keep a type the layout already gave
+            entry.label, entry.anomalous = None, True
+    else:
+        same = [t for t in known_types if _type_key(t) == _type_key(label)]
+        entry.label, entry.anomalous = (same[0] if same else label), True
+
+
+# --- splits --------------------------------------------------------------------------------
+
+
+def split_normals(
+    normals: Sequence[Sample],
+    seed: int,
+    *,
+    n_fit: int | None = None,
+    fit_fraction: float = 0.8,
+) -> NormalSplit:
+    """Split normal images into fit / val / test, the same way for the same seed.
+
+    Images of the dataset's own training split (group "train", e.g. MVTec train/good) are
+    fit-only material: they fill ``fit`` first, and by default all of them go there. ``n_fit``
+    None means max(that number, ``fit_fraction`` of all). What is left after fit goes half to
+    val, half to test (test gets the odd one); leftover training-split images go to val first.
+    """
+    if not 0.0 < fit_fraction <= 1.0:
+        raise ValueError(f"fit_fraction must be in (0, 1], not {fit_fraction}")
+    rng = random.Random(seed)
+    train = _shuffled([s for s in normals if s.group == "train"], rng)
+    other = _shuffled([s for s in normals if s.group != "train"], rng)
+    total = len(train) + len(other)
+    if n_fit is None:
+        n_fit = max(len(train), round(fit_fraction * total))
+    if not 1 <= n_fit <= total:
+        raise DatasetError(
+            f"Cannot fit on {n_fit} normal images: there are {total}. Choose 1 to {total}."
+        )
+    ordered = train + other
+    rest = ordered[n_fit:]
+    n_val = len(rest) // 2
+    return NormalSplit(fit=ordered[:n_fit], val=rest[:n_val], test=rest[n_val:])
+
+
+def split_anomalies(
+    anomalies: Sequence[Sample], seed: int, *, test_fraction: float = 0.4
+) -> tuple[list[Sample], list[Sample]]:
+    """(train, test) stratified by label, the same way for the same seed.
+
+    Each class with two or more images has at least one on each side; a class of one image
+    goes to train (a classifier cannot learn a type it has never seen). Defects of unknown
+    type form a class of their own.
+    """
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1], not {test_fraction}")
+    by_label: dict[str, list[Sample]] = {}
+    for sample in anomalies:
+        by_label.setdefault(sample.label or UNTYPED, []).append(sample)
+    train: list[Sample] = []
+    test: list[Sample] = []
+    for label in sorted(by_label):
+        # One generator per class, seeded by the class name too: adding a class elsewhere does
+        # not reshuffle this one.
+        members = _shuffled(by_label[label], random.Random(f"{seed}:{label}"))
+        n_test = _stratum_test_size(len(members), test_fraction)
+        test += members[:n_test]
+        train += members[n_test:]
+    return train, test
+
+
+def _stratum_test_size(n: int, test_fraction: float) -> int:
+    if n < 2:
+        return 0
+    return min(max(round(n * test_fraction), 1), n - 1)
+
+
+def _shuffled(samples: list[Sample], rng: random.Random) -> list[Sample]:
+    """Sorted by rel first, so that the input order never changes the split."""
+    ordered = sorted(samples, key=lambda s: s.rel)
+    rng.shuffle(ordered)
+    return ordered
