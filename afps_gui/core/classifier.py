@@ -223,7 +223,7 @@ class DefectClassifier:
         std = np.sqrt(np.maximum(s2 / count - mean**2, 1e-12))
         self.feat_mean = torch.from_numpy(mean).float()
         self.feat_std = torch.from_numpy(np.maximum(std, 1e-6)).float()
-        self.score_mean = sc1 / count
+        self.score_mean = float(sc1 / count)
         self.score_std = float(np.sqrt(max(sc2 / count - self.score_mean**2, 1e-12)))
 
     # --- training ---------------------------------------------------------------------------
@@ -279,7 +279,7 @@ class DefectClassifier:
                 loss.backward()
                 opt.step()
                 sched.step()
-                total_loss += float(loss) * len(idx)
+                total_loss += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == y).sum())
             stats = EpochStats(epoch + 1, c.epochs, total_loss / len(train), correct / len(train))
             if val:

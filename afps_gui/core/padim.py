@@ -204,8 +204,11 @@ class PadimModel:
                     s2 = torch.zeros(gh * gw, D, D, dtype=torch.float64, device=x.device)
                     self.grid = (gh, gw)
                 xc = x - shift
-                s1 += xc.sum(1).double()
-                s2 += torch.bmm(xc.transpose(1, 2), xc).double()
+                s1.add_(xc.sum(1))
+                # In chunks of patches: a whole-grid float32 product would be as big as s2.
+                for p0 in range(0, xc.shape[0], 1024):
+                    chunk = xc[p0 : p0 + 1024]
+                    s2[p0 : p0 + 1024].add_(torch.bmm(chunk.transpose(1, 2), chunk))
                 n += B
         if n < 2:
             raise AfpsError(

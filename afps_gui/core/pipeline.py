@@ -1,0 +1,356 @@
+"""The jobs that the GUI workers and the CLI both run: fit, score, train, evaluate, experiment.
+
+Every job takes ``progress(done, total, message)`` and a ``cancel`` event, writes its files
+atomically (a cancelled job leaves the previous model in place), and returns a plain result.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .classifier import ClassifierConfig, DefectClassifier, EpochStats, Example, TrainHistory
+from .datasets import Dataset, Sample, split_normals
+from .errors import AfpsError
+from .jobs import Progress, check_cancel, no_progress
+from .labels import Prediction as StoredPrediction
+from .metrics import classification_report, image_auroc, pixel_auroc, pro_score
+from .padim import ImageScore, PadimConfig, PadimModel
+from .preprocess import mask_to_input
+from .project import Project, default_model_id
+from .taxonomy import NORMAL
+
+
+def _stage(progress: Progress, lo: float, hi: float) -> Progress:
+    """A progress callback that maps a sub-job's 0..total onto lo..hi of 1000 steps."""
+
+    def report(done: int, total: int, message: str = "") -> None:
+        frac = done / total if total else 1.0
+        progress(int(1000 * (lo + (hi - lo) * frac)), 1000, message)
+
+    return report
+
+
+def valid_grid(score: ImageScore) -> Optional[np.ndarray]:
+    """Bool mask of the unpadded patches (None when the whole grid is image)."""
+    gh, gw = score.patch_map.shape
+    b = score.grid_box
+    if (b.y0, b.y1, b.x0, b.x1) == (0, gh, 0, gw):
+        return None
+    valid = np.zeros((gh, gw), dtype=bool)
+    valid[b.y0 : b.y1, b.x0 : b.x1] = True
+    return valid
+
+
+def to_example(score: ImageScore, label: int = -1, name: str = "") -> Example:
+    return Example(score.embeddings, score.patch_map, label, valid_grid(score), name)
+
+
+def build_examples(
+    padim: PadimModel,
+    samples: Sequence[Sample],
+    classes: Sequence[str],
+    *,
+    progress=no_progress,
+    cancel=None,
+) -> tuple[list[Example], list[tuple[str, str]]]:
+    """Embed and score each sample once; Examples carry the class index of the sample's label."""
+    index = {c: i for i, c in enumerate(classes)}
+    skipped: list[tuple[str, str]] = []
+    out = []
+    for sample, score in padim.score_items(
+        list(samples), keep_embeddings=True, progress=progress, cancel=cancel, skipped=skipped
+    ):
+        out.append(to_example(score, index.get(sample.label, -1), sample.rel))
+    return out, skipped
+
+
+# --- detection ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DetectionResult:
+    image_auroc: float
+    pixel_auroc: float
+    pro: float
+    threshold: float
+    n_fit: int
+    n_test_normal: int
+    n_test_anomalous: int
+    fit_seconds: float
+    score_seconds: float
+    per_type_auroc: dict[str, float] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def evaluate_detection(
+    dataset: Dataset,
+    config: PadimConfig,
+    *,
+    n_fit: Optional[int] = None,
+    seed: int = 0,
+    device: str = "auto",
+    weights: Optional[str] = None,
+    progress: Progress = no_progress,
+    cancel: Optional[threading.Event] = None,
+    model_out=None,
+) -> DetectionResult:
+    """Fit on normal training images; report AUROC and PRO on held-out normals and all defects.
+
+    The threshold is calibrated on the validation normals only, so it never sees a test image.
+    """
+    split = split_normals(dataset.normals(), seed, n_fit=n_fit)
+    padim = PadimModel(config, device=device, weights=weights)
+    t0 = time.perf_counter()
+    report = padim.fit(split.fit, progress=_stage(progress, 0, 0.6), cancel=cancel)
+    fit_s = time.perf_counter() - t0
+    val_scores = (
+        [s.score for _, s in padim.score_items(split.val, cancel=cancel)] if split.val else []
+    )
+    if val_scores:
+        padim.calibrate(val_scores)
+    test = split.test + dataset.anomalies()
+    labels, scores, masks, maps, kinds = [], [], [], [], []
+    skipped = list(report.skipped)
+    t0 = time.perf_counter()
+    from .images import load_mask
+
+    for sample, score in padim.score_items(
+        test, progress=_stage(progress, 0.6, 1.0), cancel=cancel, skipped=skipped
+    ):
+        labels.append(sample.is_anomalous)
+        scores.append(score.score)
+        kinds.append(sample.label)
+        if dataset.has_masks:
+            shape = score.map.shape
+            if sample.mask is not None:
+                try:
+                    mask = load_mask(sample.mask)
+                except AfpsError as exc:
+                    skipped.append((sample.rel, str(exc)))
+                    continue
+                masks.append(mask_to_input(mask, config.input_size, score.box))
+            else:
+                masks.append(np.zeros(shape, dtype=bool))
+            maps.append(score.map)
+    score_s = time.perf_counter() - t0
+    anomalous_masks = [(m, a) for m, a, lab in zip(masks, maps, labels) if lab]
+    per_type = {}
+    for t in sorted({k for k in kinds if k not in (None, NORMAL)}):
+        sel = [i for i, k in enumerate(kinds) if k in (t, NORMAL)]
+        per_type[t] = image_auroc([labels[i] for i in sel], [scores[i] for i in sel])
+    if model_out:
+        padim.save(model_out)
+    return DetectionResult(
+        image_auroc=image_auroc(labels, scores),
+        pixel_auroc=pixel_auroc(masks, maps) if masks else float("nan"),
+        pro=pro_score(masks, maps) if anomalous_masks else float("nan"),
+        threshold=float(padim.threshold) if padim.threshold is not None else float("nan"),
+        n_fit=report.n_images,
+        n_test_normal=sum(not lab for lab in labels),
+        n_test_anomalous=sum(labels),
+        fit_seconds=fit_s,
+        score_seconds=score_s,
+        per_type_auroc=per_type,
+        skipped=skipped,
+    )
+
+
+# --- project jobs ------------------------------------------------------------------------------
+
+
+@dataclass
+class FitResult:
+    n_images: int
+    threshold: float
+    seconds: float
+    skipped: list[tuple[str, str]]
+
+
+def fit_project(project: Project, *, progress: Progress = no_progress, cancel=None) -> FitResult:
+    """Fit PaDiM on the project's normal images and calibrate its threshold; save the model."""
+    _writable(project)
+    s = project.settings
+    split = project.normal_split()
+    padim = PadimModel(s.padim, device=s.device)
+    t0 = time.perf_counter()
+    report = padim.fit(split.fit, progress=_stage(progress, 0, 0.85), cancel=cancel)
+    normal = [
+        sc.score
+        for _, sc in padim.score_items(
+            split.val, progress=_stage(progress, 0.85, 0.95), cancel=cancel
+        )
+    ]
+    train_defects, _ = project.classifier_split()
+    check_cancel(cancel)
+    anomalous = [
+        sc.score
+        for _, sc in padim.score_items(
+            train_defects, progress=_stage(progress, 0.95, 1), cancel=cancel
+        )
+    ]
+    padim.calibrate(normal, anomalous)
+    check_cancel(cancel)
+    padim.save(project.padim_path)
+    project.cache.clear()
+    return FitResult(
+        report.n_images, float(padim.threshold), time.perf_counter() - t0, report.skipped
+    )
+
+
+def load_padim(project: Project) -> PadimModel:
+    if not project.padim_path.is_file():
+        raise AfpsError("No anomaly model yet: fit PaDiM on the normal images first.")
+    return PadimModel.load(project.padim_path, device=project.settings.device)
+
+
+def load_classifier(project: Project) -> Optional[DefectClassifier]:
+    if not project.classifier_path.is_file():
+        return None
+    return DefectClassifier.load(project.classifier_path, device=project.settings.device)
+
+
+@dataclass
+class ScoreResult:
+    n_scored: int
+    n_anomalous: int
+    n_classified: int
+    seconds: float
+    skipped: list[tuple[str, str]]
+
+
+def score_project(
+    project: Project,
+    *,
+    samples: Optional[Sequence[Sample]] = None,
+    progress: Progress = no_progress,
+    cancel=None,
+) -> ScoreResult:
+    """Score every image (or ``samples``), cache the maps, and classify the anomalous ones.
+
+    Predictions replace the previous ones only when the whole run finished.
+    """
+    _writable(project)
+    padim = load_padim(project)
+    clf = load_classifier(project)
+    partial = samples is not None
+    samples = list(project.dataset.samples if samples is None else samples)
+    t0 = time.perf_counter()
+    padim_id = default_model_id(project.padim_path)
+    clf_id = default_model_id(project.classifier_path) if clf else ""
+    entries = dict(project.cache.index["images"]) if partial else {}
+    preds: list[StoredPrediction] = []
+    skipped: list[tuple[str, str]] = []
+    n_anom = n_cls = 0
+    for sample, score in padim.score_items(
+        samples, keep_embeddings=clf is not None, progress=progress, cancel=cancel, skipped=skipped
+    ):
+        b = score.box
+        project.cache.put_map(sample.rel, score.patch_map)
+        entries[sample.rel] = {"score": score.score, "box": [b.y0, b.y1, b.x0, b.x1]}
+        norm = float(padim.normalise(score.score))
+        if not padim.is_anomalous(score.score):
+            preds.append(StoredPrediction(sample.rel, NORMAL, 1.0 - norm, score.score, padim_id))
+            continue
+        n_anom += 1
+        if clf is not None:
+            p = clf.predict([to_example(score)])[0]
+            preds.append(StoredPrediction(sample.rel, p.label, p.confidence, score.score, clf_id))
+            n_cls += 1
+    check_cancel(cancel)
+    project.cache.write_index(padim_id, entries)
+    project.store.set_predictions(preds)
+    return ScoreResult(len(entries), n_anom, n_cls, time.perf_counter() - t0, skipped)
+
+
+@dataclass
+class TrainResult:
+    metrics: dict
+    previous_metrics: Optional[dict]
+    history: TrainHistory
+    flops: int
+    n_train: int
+    n_test: int
+    changed: list[tuple[str, Optional[str], str]]  # (image, old prediction, new prediction)
+    seconds: float
+
+
+def train_project(
+    project: Project,
+    config: Optional[ClassifierConfig] = None,
+    *,
+    progress: Progress = no_progress,
+    cancel=None,
+    on_epoch: Optional[Callable[[EpochStats], None]] = None,
+) -> TrainResult:
+    """Train the defect classifier from the current labels (human labels win), test it on the
+    held-out labelled images, save it, and re-classify the anomalous images."""
+    _writable(project)
+    config = config or project.settings.classifier
+    train, test = project.classifier_split()
+    classes = sorted({s.label for s in train + test})
+    if len(classes) < 2:
+        raise AfpsError(
+            "Training needs labelled images of at least two defect types; label more defects "
+            f"(found: {', '.join(classes) or 'none'})."
+        )
+    padim = load_padim(project)
+    t0 = time.perf_counter()
+    train_ex, _ = build_examples(
+        padim, train, classes, progress=_stage(progress, 0, 0.2), cancel=cancel
+    )
+    test_ex, _ = build_examples(
+        padim, test, classes, progress=_stage(progress, 0.2, 0.3), cancel=cancel
+    )
+    clf = DefectClassifier(
+        classes, train_ex[0].embeddings.shape[-1], config, device=project.settings.device
+    )
+    history = clf.fit(
+        train_ex, test_ex, progress=_stage(progress, 0.3, 0.9), cancel=cancel, on_epoch=on_epoch
+    )
+    preds = clf.predict(test_ex)
+    metrics = (
+        classification_report([e.label for e in test_ex], [p.index for p in preds], classes)
+        if test_ex
+        else {}
+    )
+    previous = _previous_metrics(project)
+    check_cancel(cancel)
+    clf.save(project.classifier_path, extra={"metrics": metrics, "n_train": len(train_ex)})
+    old = {k: v.label for k, v in project.store.predictions().items()}
+    score_project(project, progress=_stage(progress, 0.9, 1.0), cancel=cancel)
+    new = {k: v.label for k, v in project.store.predictions().items()}
+    changed = [(k, old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v]
+    return TrainResult(
+        metrics,
+        previous,
+        history,
+        clf.flops(),
+        len(train_ex),
+        len(test_ex),
+        changed,
+        time.perf_counter() - t0,
+    )
+
+
+def _previous_metrics(project: Project) -> Optional[dict]:
+    try:
+        old = load_classifier(project)
+    except AfpsError:
+        return None
+    return getattr(old, "extra", {}).get("metrics") if old else None
+
+
+def _writable(project: Project) -> None:
+    if project.readonly:
+        raise AfpsError(project.readonly_reason or "The project is open read-only.")

@@ -1,0 +1,301 @@
+"""A project: the folder an inspector chooses, holding settings, models, a score cache and labels.
+
+    <project>/project.json      settings: dataset root and layout, model settings, seeds
+    <project>/labels.sqlite     human labels, predictions and their history (never lost)
+    <project>/models/padim.pt   the anomaly model      <project>/models/classifier.pt
+    <project>/cache/            scores and patch maps; safe to delete, rebuilt by scoring
+
+Only one app instance writes a project at a time: a second one opens it read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .classifier import ClassifierConfig
+from .datasets import Dataset, Sample, load_dataset, split_anomalies, split_normals
+from .errors import AfpsError, ProjectError
+from .jobs import atomic_write
+from .labels import LabelStore
+from .padim import PadimConfig
+from .project_lock import ProjectLock
+from .taxonomy import DEFAULT_TYPES, NORMAL
+
+SETTINGS_NAME = "project.json"
+SETTINGS_VERSION = 1
+
+
+@dataclass
+class ProjectSettings:
+    dataset_root: str
+    layout: Optional[str] = None
+    labels_csv: Optional[str] = None
+    padim: PadimConfig = field(default_factory=PadimConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    n_fit: Optional[int] = None  # normal images to fit on; None = 80 % of them
+    split_seed: int = 0
+    test_fraction: float = 0.4  # of labelled defect images, held out to test the classifier
+    device: str = "auto"
+    name: str = ""
+    version: int = SETTINGS_VERSION
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["padim"]["input_size"] = list(self.padim.input_size)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> ProjectSettings:
+        if data.get("version", 1) > SETTINGS_VERSION:
+            raise ProjectError(
+                "This project was made by a newer AFPS Inspector; update the app to open it."
+            )
+        data = dict(data)
+        data["padim"] = PadimConfig(**data.get("padim", {}))
+        data["classifier"] = ClassifierConfig(**data.get("classifier", {}))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class CachedScore:
+    score: float
+    patch_map: np.ndarray  # (gh, gw) float32
+    box: tuple[int, int, int, int]  # valid input region y0, y1, x0, x1
+
+
+class ScoreCache:
+    """Image scores and patch maps from the last scoring run, keyed by the image's rel path."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.index_path = folder / "scores.json"
+        self._index: Optional[dict] = None
+
+    def _maps_dir(self) -> Path:
+        return self.folder / "maps"
+
+    def _map_path(self, rel: str) -> Path:
+        return self._maps_dir() / (hashlib.sha1(rel.encode()).hexdigest() + ".npy")
+
+    @property
+    def index(self) -> dict:
+        if self._index is None:
+            try:
+                self._index = json.loads(self.index_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._index = {"model": None, "images": {}}
+        return self._index
+
+    def scores(self) -> dict[str, float]:
+        return {rel: v["score"] for rel, v in self.index["images"].items()}
+
+    def get(self, rel: str) -> Optional[CachedScore]:
+        entry = self.index["images"].get(rel)
+        if entry is None:
+            return None
+        try:
+            pmap = np.load(self._map_path(rel), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        return CachedScore(entry["score"], pmap.astype(np.float32), tuple(entry["box"]))
+
+    def put_map(self, rel: str, patch_map: np.ndarray) -> None:
+        path = self._map_path(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, patch_map.astype(np.float16), allow_pickle=False)
+
+    def write_index(self, model_id: str, entries: dict[str, dict]) -> None:
+        """Replace the index in one atomic write (entries: rel -> {score, box})."""
+        data = {"model": model_id, "images": entries}
+        with atomic_write(self.index_path) as tmp:
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+        self._index = data
+
+    def clear(self) -> None:
+        self._index = {"model": None, "images": {}}
+        self.index_path.unlink(missing_ok=True)
+
+
+class Project:
+    def __init__(
+        self,
+        folder: Path,
+        settings: ProjectSettings,
+        store: LabelStore,
+        lock: Optional[ProjectLock],
+        message: str = "",
+    ):
+        self.folder = folder
+        self.settings = settings
+        self.store = store
+        self._lock = lock
+        self.readonly_reason = message  # why the project is read-only, for the UI ("" if writable)
+        self.cache = ScoreCache(folder / "cache")
+        self._dataset: Optional[Dataset] = None
+
+    # --- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, folder, settings: ProjectSettings, dataset: Optional[Dataset] = None
+    ) -> Project:
+        """Make a new project folder for a dataset. Refuses a folder that already is a project."""
+        folder = Path(folder)
+        if (folder / SETTINGS_NAME).exists():
+            raise ProjectError(f"{folder} already holds a project: open it instead.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"Cannot create the project folder {folder}: {exc}") from exc
+        if dataset is None:
+            dataset = load_dataset(settings.dataset_root, settings.layout, settings.labels_csv)
+        settings.layout = dataset.layout
+        settings.name = settings.name or folder.name
+        _write_settings(folder, settings)
+        project = cls.open(folder)
+        project._dataset = dataset
+        project._adopt_dataset_types(dataset)
+        return project
+
+    @classmethod
+    def open(cls, folder, *, readonly: Optional[bool] = None) -> Project:
+        folder = Path(folder)
+        path = folder / SETTINGS_NAME
+        if not path.is_file():
+            raise ProjectError(f"{folder} is not an AFPS Inspector project (no {SETTINGS_NAME}).")
+        try:
+            settings = ProjectSettings.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ProjectError(f"The project settings {path} cannot be read ({exc}).") from exc
+        lock, message = None, ""
+        if readonly is not True:
+            lock = ProjectLock(folder)
+            if not lock.acquire():
+                message = lock.read_only_message()
+                lock = None
+        ro = readonly is True or lock is None
+        store = LabelStore(folder / "labels.sqlite", readonly=ro)
+        return cls(folder, settings, store, lock, message)
+
+    def close(self) -> None:
+        self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def readonly(self) -> bool:
+        return self.store.readonly
+
+    def save_settings(self) -> None:
+        if self.readonly:
+            raise ProjectError("The project is open read-only: settings were not saved.")
+        _write_settings(self.folder, self.settings)
+
+    def _adopt_dataset_types(self, dataset: Dataset) -> None:
+        """A dataset with its own defect types replaces the unused default types."""
+        if not dataset.types or self.readonly:
+            return
+        existing = {t.lower() for t in self.store.type_names()}
+        for name in dataset.types:
+            if name.lower() not in existing:
+                self.store.add_type(name)
+        used = set(self.store.labels().values())
+        wanted = {t.lower() for t in dataset.types}
+        for name in DEFAULT_TYPES:
+            if name.lower() not in wanted and name not in used and name in self.store.type_names():
+                self.store.remove_type(name)
+
+    # --- data -------------------------------------------------------------------------------
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            s = self.settings
+            self._dataset = load_dataset(s.dataset_root, s.layout, s.labels_csv, validate=False)
+        return self._dataset
+
+    def reload_dataset(self, **kwargs) -> Dataset:
+        s = self.settings
+        self._dataset = load_dataset(s.dataset_root, s.layout, s.labels_csv, **kwargs)
+        return self._dataset
+
+    @property
+    def padim_path(self) -> Path:
+        return self.folder / "models" / "padim.pt"
+
+    @property
+    def classifier_path(self) -> Path:
+        return self.folder / "models" / "classifier.pt"
+
+    def label_of(self, sample: Sample) -> Optional[str]:
+        """The human label if the inspector gave one, else the dataset's own label."""
+        human = self.store.label(sample.rel)
+        return human if human is not None else sample.label
+
+    def labels(self) -> dict[str, Optional[str]]:
+        """rel -> current label (human labels win over the dataset's), for every sample."""
+        human = self.store.labels()
+        return {s.rel: human.get(s.rel, s.label) for s in self.dataset.samples}
+
+    def normal_split(self):
+        labels = self.labels()
+        normals = [s for s in self.dataset.samples if labels[s.rel] == NORMAL]
+        if len(normals) < 3:
+            raise AfpsError(
+                f"Only {len(normals)} images are labelled normal; fitting needs at least 3 "
+                "defect-free images (label more images normal, or add a folder of good parts)."
+            )
+        n_fit = self.settings.n_fit
+        if n_fit is not None:
+            n_fit = min(n_fit, len(normals) - 2)
+        return split_normals(normals, self.settings.split_seed, n_fit=n_fit)
+
+    def typed_defects(self) -> list[Sample]:
+        """Defect images whose type (human or dataset label) is one of the project's types."""
+        labels = self.labels()
+        types = set(self.store.type_names())
+        return [s for s in self.dataset.samples if labels[s.rel] in types]
+
+    def classifier_split(self) -> tuple[list[Sample], list[Sample]]:
+        labels = self.labels()
+        relabelled = [_with_label(s, labels[s.rel]) for s in self.typed_defects()]
+        return split_anomalies(
+            relabelled, self.settings.split_seed, test_fraction=self.settings.test_fraction
+        )
+
+
+def _with_label(sample: Sample, label: str) -> Sample:
+    if sample.label == label:
+        return sample
+    return Sample(sample.path, sample.rel, label, sample.mask, sample.group)
+
+
+def _write_settings(folder: Path, settings: ProjectSettings) -> None:
+    with atomic_write(folder / SETTINGS_NAME) as tmp:
+        tmp.write_text(json.dumps(settings.to_json(), indent=2), encoding="utf-8")
+
+
+def default_model_id(path: Path) -> str:
+    """A short id of a model file's content, recorded with each prediction."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "none"
+    return f"{path.stem}-{int(st.st_mtime)}-{st.st_size % 100000}"
