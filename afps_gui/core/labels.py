@@ -355,6 +355,8 @@ class LabelStore:
                     " WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
                 )
             }
+        except sqlite3.OperationalError as exc:  # cannot open, busy: not a verdict on the file
+            raise self._error(exc, "open the labels") from exc
         except sqlite3.DatabaseError as exc:
             raise LabelStoreError(_damaged_message(self._path, str(exc))) from exc
         if check != "ok":
@@ -395,15 +397,13 @@ class LabelStore:
         return columns == {"image", "label"}
 
     def _set_write_pragmas(self) -> None:
+        # If WAL is refused (it needs shared memory, which some network drives lack) SQLite
+        # keeps its rollback journal: just as safe, only slower, so carry on either way.
         try:
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
-        except sqlite3.DatabaseError as exc:
-            raise LabelStoreError(_damaged_message(self._path, str(exc))) from exc
-        if mode.lower() != "wal":
-            # WAL needs shared memory; some network drives refuse it. The rollback journal
-            # is just as safe, only slower, so carry on.
-            self._conn.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open the labels for writing") from exc
 
     def _create(self) -> None:
         with self._write() as conn:
@@ -504,6 +504,8 @@ class LabelStore:
             why = "the disk is full; free some space and try again"
         elif "readonly" in text or "read-only" in text:
             why = "the file or its folder cannot be written"
+        elif "unable to open" in text:
+            why = "the file cannot be opened; check that its folder exists and can be read"
         else:
             why = text
         return LabelStoreError(f"Could not {action} in {self._path}: {why}. Nothing was changed.")

@@ -20,6 +20,7 @@ LOCK_NAME = ".afps-inspector.lock"
 # Windows locks are mandatory byte ranges: lock one byte past the holder text, so that the
 # text stays readable by the instance that was refused.
 _LOCK_OFFSET = 4096
+_HOLDER_MAX = 1024  # bytes of holder text written and read, well before the locked byte
 
 if sys.platform == "win32":
     import msvcrt
@@ -89,11 +90,11 @@ class ProjectLock:
 
     def _write_holder(self, fd: int) -> None:
         text = f"pid={os.getpid()}\nuser={os_user()}\nhost={socket.gethostname()}\n"
-        text += f"since={now_iso()}\n"
+        data = (text + f"since={now_iso()}\n").encode("utf-8")[:_HOLDER_MAX]
         try:
             os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, text.encode("utf-8")[: _LOCK_OFFSET - 1])
-            os.ftruncate(fd, len(text.encode("utf-8")[: _LOCK_OFFSET - 1]))
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
         except OSError:
             pass  # the description is a courtesy; the lock itself is held
 
@@ -127,9 +128,13 @@ class ProjectLock:
         return self._describe()
 
     def _describe(self) -> str:
+        # One small unbuffered read: on Windows a buffered read could reach the locked byte.
         try:
-            with open(self.path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read(_LOCK_OFFSET - 1)
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                text = os.read(fd, _HOLDER_MAX).decode("utf-8", errors="replace")
+            finally:
+                os.close(fd)
         except OSError:
             text = ""
         fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
