@@ -89,13 +89,29 @@ def blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, r, r), mode=mode), k.view(1, 1, -1, 1))
 
 
+def upsample_and_blur(patch_maps: torch.Tensor, config: PadimConfig) -> torch.Tensor:
+    """(B, gh, gw) patch distances -> (B, H, W) smoothed maps at the model's input size."""
+    full = F.interpolate(
+        patch_maps[:, None].float(), size=config.input_size, mode="bilinear", align_corners=False
+    )
+    return blur(full, config.sigma)[:, 0]
+
+
+def smooth_map(patch_map: np.ndarray, box: Box, config: PadimConfig) -> np.ndarray:
+    """The display map of one image from its cached patch map: valid region, input pixels."""
+    full = upsample_and_blur(
+        torch.from_numpy(np.asarray(patch_map, dtype=np.float32))[None], config
+    )[0]
+    return full[box.y0 : box.y1, box.x0 : box.x1].numpy()
+
+
 def _load(item) -> np.ndarray:
-    """An item is a path or an already decoded uint8 (h, w, 3) array."""
+    """An item is a path, a dataset Sample, or an already decoded uint8 (h, w, 3) array."""
     if isinstance(item, np.ndarray):
         return item
     from .images import load_image
 
-    return load_image(item)
+    return load_image(getattr(item, "path", item))
 
 
 def _name(item) -> str:
@@ -249,9 +265,7 @@ class PadimModel:
         with torch.inference_mode():
             emb = self.embed(batch)
             pmap = self.mahalanobis(emb)
-            H, W = self.config.input_size
-            full = F.interpolate(pmap[:, None], size=(H, W), mode="bilinear", align_corners=False)
-            full = blur(full, self.config.sigma)[:, 0].cpu().numpy()
+            full = upsample_and_blur(pmap, self.config).cpu().numpy()
             pmap_np = pmap.cpu().numpy()
             emb_np = emb.permute(0, 2, 3, 1).half().cpu().numpy() if keep_embeddings else None
         out = []
