@@ -178,6 +178,15 @@ def test_ksdd2(tmp_path):
         assert ds.by_rel()["train/10000.png"].group == "train"
 
 
+def test_ksdd2_broken_mask_means_unknown_label(tmp_path):
+    root = make_ksdd2(tmp_path / "ksdd2")
+    (root / "test" / "20000_GT.png").write_bytes(b"")
+    ds = load_dataset(root, validate=False)
+    assert "test/20000.png" not in ds.by_rel()
+    skipped = dict(ds.skipped)
+    assert "empty" in skipped["test/20000_GT.png"] and "unknown" in skipped["test/20000.png"]
+
+
 def test_ksdd2_types_from_labels_csv(tmp_path):
     root = make_ksdd2(tmp_path / "ksdd2")
     csv_path = tmp_path / "labels.csv"

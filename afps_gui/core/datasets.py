@@ -263,13 +263,12 @@ class _Scan:
         files = [folder / name for name, is_dir in found if not is_dir]
         return dirs, files
 
-    def images(self, folder: Path, *, nested_ok: bool = False) -> list[Path]:
-        """The image files of ``folder``; other files and (unless ``nested_ok``) subfolders are
-        listed in ``skipped`` so that nothing disappears without a word."""
+    def images(self, folder: Path) -> list[Path]:
+        """The image files of ``folder``; its other files and its subfolders are listed in
+        ``skipped``, so that nothing disappears without a word."""
         dirs, files = self.listdir(folder)
-        if not nested_ok:
-            for sub in dirs:
-                self.skip(sub, "a folder inside a class folder is not read; move its images up")
+        for sub in dirs:
+            self.skip(sub, "a folder inside a class folder is not read; move its images up")
         images = []
         for path in files:
             if path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -292,7 +291,7 @@ def _unreadable_folder_reason(exc: OSError) -> str:
 def _stem_index(paths: Iterable[Path], suffix: str = "") -> dict[str, Path]:
     """{stem without ``suffix``: path} for mask lookups; PNG wins over other formats."""
     index: dict[str, Path] = {}
-    for path in sorted(paths, key=lambda p: p.suffix.lower() != ".png", reverse=True):
+    for path in sorted(paths, key=lambda p: p.suffix.lower() == ".png"):  # PNGs last: they win
         stem = path.stem
         if suffix and stem.casefold().endswith(suffix):
             stem = stem[: -len(suffix)]
