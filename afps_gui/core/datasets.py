@@ -56,8 +56,9 @@ class Sample:
     """One image of a dataset.
 
     ``label`` is NORMAL, a defect type, or None when unknown. ``anomalous`` follows from the
-    label when there is one; it is given explicitly only for "defective, type unknown" (label
-    None, anomalous True), e.g. a KolektorSDD2 defect or a VisA anomaly.
+    label whenever there is one (so ``dataclasses.replace(sample, label=...)`` stays
+    consistent); it is read only when the label is None: True means "defective, type unknown"
+    (a KolektorSDD2 defect, a VisA anomaly), None means nothing is known.
     """
 
     path: Path
@@ -70,14 +71,8 @@ class Sample:
     def __post_init__(self) -> None:
         if self.label is None and self.anomalous is False:
             object.__setattr__(self, "label", NORMAL)
-        if self.label is None:
-            return
-        implied = self.label != NORMAL
-        if self.anomalous is not None and self.anomalous != implied:
-            raise ValueError(
-                f"{self.rel}: label {self.label!r} contradicts anomalous={self.anomalous}"
-            )
-        object.__setattr__(self, "anomalous", implied)
+        if self.label is not None:
+            object.__setattr__(self, "anomalous", self.label != NORMAL)
 
     @property
     def is_normal(self) -> bool:
