@@ -10,8 +10,9 @@ import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 from .errors import AfpsError, Cancelled
 
