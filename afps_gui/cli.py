@@ -1,0 +1,685 @@
+"""`afps`: the app's jobs without a screen, for batch work and the paper's experiments.
+
+Every command calls the same core functions as the GUI. Errors print one clear line and exit
+non-zero (2 for bad input, 130 when interrupted); long jobs draw a progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+from .core.errors import AfpsError, Cancelled
+
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_bar(desc: str, quiet: bool = False):
+    """A core progress callback drawn as a tqdm bar."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=0,
+        desc=desc,
+        unit="step",
+        disable=quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+    def report(done: int, total: int, message: str = "") -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message[:60], refresh=False)
+        bar.refresh()
+
+    try:
+        yield report
+    finally:
+        bar.close()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256' -> (256, 256); '224x640' -> (224, 640) as height x width."""
+    try:
+        parts = [int(p) for p in text.lower().replace(",", "x").split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be N or HxW, not {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 32:
+        raise argparse.ArgumentTypeError(f"size must be N or HxW with sides >= 32, not {text!r}")
+    return parts[0], parts[1]
+
+
+def int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def float_list(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def write_json(path: Optional[str], data) -> None:
+    if not path:
+        return
+    from .core.jobs import atomic_write
+
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(data), indent=2), encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _jsonable(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def padim_config(args):
+    from .core.padim import PadimConfig
+
+    return PadimConfig(
+        backbone=args.backbone,
+        input_size=args.size,
+        resize=args.resize,
+        d=args.d,
+        seed=args.seed,
+        batch_size=args.batch,
+    )
+
+
+def load_data(args):
+    from .core.datasets import load_dataset
+
+    with progress_bar("Reading dataset", args.quiet) as bar:
+        ds = load_dataset(args.data, args.layout, getattr(args, "labels", None), progress=bar)
+    if ds.skipped:
+        print(
+            f"skipped {len(ds.skipped)} unusable files (first: {ds.skipped[0][0]}: {ds.skipped[0][1]})",
+            file=sys.stderr,
+        )
+    return ds
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def cmd_evaluate(args) -> int:
+    from .core.pipeline import evaluate_detection
+
+    ds = load_data(args)
+    n_fit = args.n_fit
+    if n_fit is None and ds.layout == "magnetic-tile":
+        n_fit = 800  # the reference protocol for this dataset (DESIGN.md)
+    with progress_bar("Fit + score", args.quiet) as bar:
+        res = evaluate_detection(
+            ds,
+            padim_config(args),
+            n_fit=n_fit,
+            seed=args.seed,
+            device=args.device,
+            weights=args.weights,
+            progress=bar,
+            model_out=args.save_model,
+        )
+    out = res.as_dict()
+    out.update(
+        dataset=str(args.data),
+        layout=ds.layout,
+        backbone=args.backbone,
+        size=list(args.size),
+        resize=args.resize,
+        d=args.d,
+    )
+    out["fit_images_per_s"] = res.n_fit / res.fit_seconds if res.fit_seconds else None
+    n_scored = res.n_test_normal + res.n_test_anomalous
+    out["score_images_per_s"] = n_scored / res.score_seconds if res.score_seconds else None
+    print(
+        f"image AUROC {res.image_auroc:.4f}   pixel AUROC {res.pixel_auroc:.4f}   PRO {res.pro:.4f}"
+    )
+    print(
+        f"fit on {res.n_fit} normal images in {res.fit_seconds:.1f} s; tested on {res.n_test_normal} normal + {res.n_test_anomalous} defective"
+    )
+    for t, v in res.per_type_auroc.items():
+        print(f"  {t:>12}: image AUROC {v:.4f}")
+    write_json(
+        args.json, {k: v for k, v in out.items() if k != "skipped"} | {"skipped": len(res.skipped)}
+    )
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    from .core.classifier import ClassifierConfig
+    from .core.experiment import ExperimentPlan, markdown_tables, plot_accuracy_vs_n, run_experiment
+    from .core.jobs import atomic_write
+    from .core.padim import PadimModel
+    from .core.pipeline import build_examples
+
+    ds = load_data(args)
+    classes = ds.resolve_types(args.classes)
+    if len(classes) < 2:
+        raise AfpsError("--classes needs at least two defect types.")
+    samples = [s for s in ds.anomalies() if s.label in classes]
+    base = ClassifierConfig(
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, use_scores=not args.no_scores
+    )
+    plan = ExperimentPlan(
+        ns=args.n,
+        strategies=args.strategies,
+        sds=args.sd,
+        sd=args.afps_sd,
+        sd_sweep_n=args.sd_n,
+        seeds=args.seeds,
+        test_fraction=args.test_fraction,
+        base=base,
+    )
+    from .core.datasets import split_normals
+
+    split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
+    padim = PadimModel(padim_config(args), device=args.device, weights=args.weights)
+    t0 = time.perf_counter()
+    with progress_bar("Fitting PaDiM", args.quiet) as bar:
+        padim.fit(split.fit, progress=bar)
+    with progress_bar("Embedding defects", args.quiet) as bar:
+        examples, _ = build_examples(padim, samples, classes, progress=bar)
+    with progress_bar("Training classifiers", args.quiet) as bar:
+        rows = run_experiment(examples, classes, plan, progress=bar, device=args.device)
+    seconds = time.perf_counter() - t0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{' vs '.join(classes)}: {len(samples)} images, {args.backbone} {args.size[0]}x{args.size[1]}"
+    with atomic_write(out / "results.json") as tmp:
+        tmp.write_text(
+            json.dumps([{k: v for k, v in r.items() if k != "confusion"} for r in rows], indent=1)
+        )
+    md = (
+        markdown_tables(rows, plan, title)
+        + f"\nTotal time {seconds / 60:.1f} min (fit, embeddings, {len(rows)} trainings).\n"
+    )
+    with atomic_write(out / "results.md") as tmp:
+        tmp.write_text(md, encoding="utf-8")
+    plot_accuracy_vs_n(rows, plan, out / "accuracy_vs_n.png", title)
+    print(md)
+    print(
+        f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'accuracy_vs_n.png'}",
+        file=sys.stderr,
+    )
+    write_json(args.json, rows)
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from .core.datasets import split_normals
+    from .core.padim import PadimModel
+
+    if args.project:
+        from .core import pipeline
+
+        with _open_project(args.project) as project, progress_bar("Fitting", args.quiet) as bar:
+            res = pipeline.fit_project(project, progress=bar)
+        print(
+            f"fitted on {res.n_images} normal images in {res.seconds:.1f} s; threshold {res.threshold:.3f}"
+        )
+        return 0
+    if not args.data or not args.out:
+        raise AfpsError("fit needs DATA and --out MODEL.pt (or --project DIR).")
+    ds = load_data(args)
+    split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
+    padim = PadimModel(padim_config(args), device=args.device, weights=args.weights)
+    with progress_bar("Fitting", args.quiet) as bar:
+        rep = padim.fit(split.fit, progress=bar)
+    with progress_bar("Calibrating", args.quiet) as bar:
+        scores = [s.score for _, s in padim.score_items(split.val, progress=bar)]
+    if scores:
+        padim.calibrate(scores)
+    padim.save(args.out)
+    print(f"fitted on {rep.n_images} images; threshold {padim.threshold}; wrote {args.out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .core.classifier import ClassifierConfig
+
+    config = ClassifierConfig(
+        n=args.n,
+        strategy=args.strategy,
+        sd=args.afps_sd,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    if args.project:
+        from .core import pipeline
+
+        with _open_project(args.project) as project, progress_bar("Training", args.quiet) as bar:
+            res = pipeline.train_project(project, config, progress=bar)
+        _print_metrics(res.metrics)
+        print(
+            f"{len(res.changed)} images changed prediction; FLOPs per image {res.flops / 1e6:.1f}M"
+        )
+        write_json(args.json, res.metrics)
+        return 0
+    if not (args.data and args.padim and args.out and args.classes):
+        raise AfpsError(
+            "train needs DATA --padim MODEL.pt --classes A,B --out CLASSIFIER.pt (or --project DIR)."
+        )
+    from .core.classifier import DefectClassifier
+    from .core.datasets import split_anomalies
+    from .core.metrics import classification_report
+    from .core.padim import PadimModel
+    from .core.pipeline import build_examples
+
+    ds = load_data(args)
+    classes = ds.resolve_types(args.classes)
+    train, test = split_anomalies(
+        [s for s in ds.anomalies() if s.label in classes],
+        args.seed,
+        test_fraction=args.test_fraction,
+    )
+    padim = PadimModel.load(args.padim, device=args.device)
+    with progress_bar("Embedding", args.quiet) as bar:
+        tr, _ = build_examples(padim, train, classes, progress=bar)
+        te, _ = build_examples(padim, test, classes)
+    clf = DefectClassifier(classes, tr[0].embeddings.shape[-1], config, device=args.device)
+    with progress_bar("Training", args.quiet) as bar:
+        clf.fit(tr, progress=bar)
+    preds = clf.predict(te)
+    metrics = classification_report([e.label for e in te], [p.index for p in preds], classes)
+    clf.save(args.out, extra={"metrics": metrics})
+    _print_metrics(metrics)
+    print(f"FLOPs per image {clf.flops() / 1e6:.1f}M; wrote {args.out}")
+    write_json(args.json, metrics)
+    return 0
+
+
+def _print_metrics(m: dict) -> None:
+    if not m:
+        print("no held-out images to test on")
+        return
+    print(
+        f"accuracy {m['accuracy']:.3f}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}"
+    )
+    print("confusion (rows true, columns predicted): " + " | ".join(m["classes"]))
+    for name, row in zip(m["classes"], m["confusion"]):
+        print(f"  {name:>12}: {row}")
+
+
+def cmd_predict(args) -> int:
+    from .core.classifier import DefectClassifier
+    from .core.images import is_image_file, load_image
+    from .core.jobs import atomic_write
+    from .core.overlay import render_overlay, save_overlay
+    from .core.padim import PadimModel
+    from .core.pipeline import to_example
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise AfpsError(f"{folder} is not a folder of images.")
+    paths = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and is_image_file(p) and not p.stem.endswith("_mask")
+    )
+    if not paths:
+        raise AfpsError(f"No images (PNG, JPEG, BMP, TIFF) in {folder}.")
+    if Path(args.csv).exists() and not args.overwrite:
+        raise AfpsError(f"{args.csv} exists already: choose another name or pass --overwrite.")
+    padim = PadimModel.load(args.padim, device=args.device)
+    clf = DefectClassifier.load(args.classifier, device=args.device) if args.classifier else None
+    rows, skipped = [], []
+    with progress_bar("Predicting", args.quiet) as bar:
+        for path, score in padim.score_items(
+            paths, keep_embeddings=clf is not None, progress=bar, skipped=skipped
+        ):
+            anomalous = padim.is_anomalous(score.score) if padim.threshold is not None else None
+            row = {
+                "image": str(path.relative_to(folder)),
+                "score": round(score.score, 4),
+                "normalised": round(float(padim.normalise(score.score)), 4),
+                "anomalous": anomalous,
+                "type": "",
+                "confidence": "",
+            }
+            if clf is not None and anomalous:
+                p = clf.predict([to_example(score)])[0]
+                row.update(type=p.label, confidence=round(p.confidence, 4))
+            rows.append(row)
+            if args.overlays:
+                vmax = max(score.score, (padim.threshold or score.score) * 1.5)
+                pix = render_overlay(
+                    load_image(path), score.map, padim.threshold, padim.score_floor, vmax
+                )
+                save_overlay(
+                    Path(args.overlays) / (row["image"].replace("/", "__") + ".png"),
+                    pix,
+                    overwrite=args.overwrite,
+                )
+    with atomic_write(args.csv) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["image"])
+        writer.writeheader()
+        writer.writerows(rows)
+    n_anom = sum(1 for r in rows if r["anomalous"])
+    print(f"{len(rows)} images scored, {n_anom} anomalous; wrote {args.csv}")
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    return 0 if rows else EXIT_ERROR
+
+
+@contextmanager
+def _open_project(folder):
+    from .core.project import Project
+
+    project = Project.open(folder)
+    if project.readonly:
+        project.close()
+        raise AfpsError(project.readonly_reason or "The project is open elsewhere.")
+    try:
+        yield project
+    finally:
+        project.close()
+
+
+def cmd_project_new(args) -> int:
+    from .core.project import Project, ProjectSettings
+
+    ds = load_data(args)
+    print(ds.summary())
+    settings = ProjectSettings(
+        dataset_root=str(Path(args.data).resolve()),
+        layout=ds.layout,
+        padim=padim_config(args),
+        n_fit=args.n_fit,
+        device=args.device,
+    )
+    Project.create(args.folder, settings, ds).close()
+    print(f"created project {args.folder}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from .core import pipeline
+
+    with _open_project(args.project) as project, progress_bar("Scoring", args.quiet) as bar:
+        res = pipeline.score_project(project, progress=bar)
+    print(
+        f"scored {res.n_scored} images in {res.seconds:.1f} s: {res.n_anomalous} anomalous, {res.n_classified} classified"
+    )
+    return 0
+
+
+def cmd_labels(args) -> int:
+    with _open_project(args.project) as project:
+        store = project.store
+        if args.action == "export":
+            n = store.export_csv(args.file, overwrite=args.overwrite)
+            print(f"exported {n} labels to {args.file}")
+            return 0
+        known = {s.rel for s in project.dataset.samples}
+        rep = store.import_csv(args.file, known_images=known)
+        print(f"imported {rep.applied} labels ({rep.unchanged} unchanged)")
+        for title, items in (
+            ("unknown images", rep.unknown_images),
+            ("unknown types", rep.unknown_types),
+            ("bad rows", rep.bad_rows),
+        ):
+            if items:
+                print(
+                    f"{len(items)} {title}: {', '.join(map(str, items[:10]))}{' ...' if len(items) > 10 else ''}"
+                )
+        return 0
+
+
+def cmd_report(args) -> int:
+    from .core.report import write_report
+
+    with _open_project(args.project) as project:
+        scores = project.cache.scores()
+        threshold = _project_threshold(project)
+        rows = [
+            {
+                "image": s.rel,
+                "score": scores.get(s.rel),
+                "anomalous": (scores[s.rel] > threshold)
+                if s.rel in scores and threshold is not None
+                else None,
+                "dataset_label": s.label,
+            }
+            for s in project.dataset.samples
+        ]
+        write_report(project.store, rows, args.csv, args.json, overwrite=args.overwrite)
+        print(
+            f"wrote a report of {len(rows)} images to {args.csv}"
+            + (f" and {args.json}" if args.json else "")
+        )
+        if args.overlays:
+            _write_overlays(project, args.overlays, args.overwrite, args.quiet)
+    return 0
+
+
+def _project_threshold(project) -> Optional[float]:
+    from .core.pipeline import load_padim
+
+    try:
+        return load_padim(project).threshold
+    except AfpsError:
+        return None
+
+
+def _write_overlays(project, folder, overwrite, quiet) -> None:
+    from .core.images import load_image
+    from .core.overlay import render_overlay, save_overlay
+    from .core.padim import smooth_map
+    from .core.pipeline import load_padim
+    from .core.preprocess import Box
+
+    padim = load_padim(project)
+    samples = [s for s in project.dataset.samples if project.cache.get(s.rel) is not None]
+    with progress_bar("Overlays", quiet) as bar:
+        for i, s in enumerate(samples):
+            cached = project.cache.get(s.rel)
+            amap = smooth_map(cached.patch_map, Box(*cached.box), padim.config)
+            vmax = max(cached.score, (padim.threshold or cached.score) * 1.5)
+            pix = render_overlay(load_image(s.path), amap, padim.threshold, padim.score_floor, vmax)
+            save_overlay(
+                Path(folder) / (s.rel.replace("/", "__") + ".png"), pix, overwrite=overwrite
+            )
+            bar(i + 1, len(samples), s.rel)
+
+
+def cmd_demo(args) -> int:
+    from .core.demo import make_demo_dataset
+
+    root = make_demo_dataset(
+        args.folder, n_normal=args.normal, n_per_type=args.per_type, seed=args.seed
+    )
+    print(f"demo dataset in {root}")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def _data_options(p, data_required=True):
+    from .core.backbones import DEFAULT_BACKBONE, REGISTRY
+    from .core.datasets import LAYOUTS
+
+    if data_required:
+        p.add_argument("data", help="dataset folder")
+    p.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
+    p.add_argument("--labels", help="labels CSV (image,label) adding or overriding defect types")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(REGISTRY))
+    p.add_argument("--weights", help="explicit backbone weights file (torchvision backbones)")
+    p.add_argument(
+        "--size", type=parse_size, default=(256, 256), help="model input N or HxW (default 256)"
+    )
+    p.add_argument(
+        "--resize", choices=("squash", "fit"), default="squash", help="fit keeps the aspect ratio"
+    )
+    p.add_argument("--d", type=int, default=None, help="random channel subset size (default: all)")
+    p.add_argument("--n-fit", type=int, default=None, help="normal images to fit on (default 80%%)")
+    p.add_argument("--batch", type=int, default=16, help="images per backbone batch")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _common(p):
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--json", help="also write machine-readable results here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _train_options(p):
+    from .core.selection import STRATEGIES
+
+    p.add_argument("--n", type=int, default=100, help="patches per image")
+    p.add_argument("--strategy", choices=STRATEGIES, default="afps")
+    p.add_argument(
+        "--afps-sd", type=float, default=0.15, help="AFPS sd as a fraction of the grid side"
+    )
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--test-fraction", type=float, default=0.4)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .core.experiment import DEFAULT_NS, DEFAULT_SDS
+    from .core.selection import STRATEGIES
+
+    ap = argparse.ArgumentParser(prog="afps", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("evaluate", help="fit PaDiM on normal images and report detection metrics")
+    _data_options(p)
+    _common(p)
+    p.add_argument("--save-model", help="also save the fitted PaDiM model here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("experiment", help="the paper's tables: accuracy by N, strategy and sd")
+    _data_options(p)
+    _common(p)
+    p.add_argument("--classes", required=True, help="defect types, e.g. Blowhole,Crack")
+    p.add_argument(
+        "--n", type=int_list, default=list(DEFAULT_NS), help="patch counts (default 10,50,100,250)"
+    )
+    p.add_argument("--sd", type=float_list, default=list(DEFAULT_SDS), help="sd sweep values")
+    p.add_argument("--strategies", type=lambda s: s.split(","), default=list(STRATEGIES))
+    p.add_argument("--afps-sd", type=float, default=0.15, help="AFPS sd in the N sweep")
+    p.add_argument("--sd-n", type=int, default=100, help="N in the sd sweep")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--test-fraction", type=float, default=0.4)
+    p.add_argument(
+        "--no-scores", action="store_true", help="tokens without the patch anomaly score"
+    )
+    p.add_argument("--out", default="experiment-results")
+    p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("fit", help="fit PaDiM on a dataset's normal images (or a project's)")
+    p.add_argument("data", nargs="?")
+    _data_options(p, data_required=False)
+    _common(p)
+    p.add_argument("--out", help="model file to write")
+    p.add_argument("--project", help="fit the project in this folder instead")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("train", help="train the defect classifier")
+    p.add_argument("data", nargs="?")
+    _data_options(p, data_required=False)
+    _common(p)
+    _train_options(p)
+    p.add_argument("--padim", help="fitted PaDiM model file")
+    p.add_argument("--classes", help="defect types to learn, e.g. Blowhole,Crack")
+    p.add_argument("--out", help="classifier file to write")
+    p.add_argument("--project", help="train the project in this folder instead")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="score and classify a folder of images; CSV and overlays")
+    p.add_argument("folder")
+    p.add_argument("--padim", required=True)
+    p.add_argument("--classifier")
+    p.add_argument("--csv", default="predictions.csv")
+    p.add_argument("--overlays", help="folder for heat-map overlay PNGs")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("project", help="create a project folder for a dataset")
+    psub = p.add_subparsers(dest="project_command", required=True)
+    q = psub.add_parser("new", help="new project")
+    q.add_argument("folder")
+    _data_options(q)
+    _common(q)
+    q.set_defaults(func=cmd_project_new)
+
+    p = sub.add_parser("score", help="score (and classify) every image of a project")
+    p.add_argument("--project", required=True)
+    _common(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("labels", help="import or export a project's labels as CSV")
+    p.add_argument("action", choices=("import", "export"))
+    p.add_argument("file")
+    p.add_argument("--project", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("report", help="predictions, scores and labels of a project as CSV/JSON")
+    p.add_argument("--project", required=True)
+    p.add_argument("--csv", required=True)
+    p.add_argument("--json")
+    p.add_argument("--overlays", help="also write heat-map overlay PNGs here")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="generate the built-in demo dataset")
+    p.add_argument("folder")
+    p.add_argument("--normal", type=int, default=60)
+    p.add_argument("--per-type", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except Cancelled as exc:
+        print(f"afps: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("afps: interrupted; no partial files were left behind.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except AfpsError as exc:
+        print(f"afps: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "afps-cli"
+    sys.exit(main())
