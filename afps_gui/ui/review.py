@@ -344,6 +344,7 @@ class QueueModel(QAbstractListModel):
         super().__init__(panel)
         self.panel = panel
         self.rows: list[str] = []
+        self._text: dict[str, str] = {}
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         return 0 if parent.isValid() else len(self.rows)
@@ -356,7 +357,11 @@ class QueueModel(QAbstractListModel):
         if item is None:
             return None
         if role == Qt.DisplayRole:
-            return f"{'✓ ' if item.reviewed else ''}{rel}   ·   {_short_reason(item)}"
+            text = self._text.get(rel)
+            if text is None:  # cached: a paint asks for every visible row, every frame
+                text = f"{'✓ ' if item.reviewed else ''}{rel}   ·   {_short_reason(item)}"
+                self._text[rel] = text
+            return text
         if role == Qt.DecorationRole:
             return self.panel.label_icon(item.label)
         if role == Qt.ToolTipRole:
@@ -370,9 +375,11 @@ class QueueModel(QAbstractListModel):
     def reset(self, rows: list[str]) -> None:
         self.beginResetModel()
         self.rows = rows
+        self._text.clear()
         self.endResetModel()
 
     def row_changed(self, row: int) -> None:
+        self._text.pop(self.rows[row], None)
         index = self.index(row)
         self.dataChanged.emit(index, index)
 
@@ -1123,8 +1130,12 @@ class ReviewPanel(QWidget):
         total = len(self._rels)
         done = self._reason_counts.get(rq.REVIEWED, 0)
         self.progress_text.setText(f"Reviewed {done} / {total}")
+        # QProgressBar.setValue repaints synchronously (the whole dock, list included) when
+        # the bar grows by a pixel; with updates off it only schedules a normal paint.
+        self.progress.setUpdatesEnabled(False)
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
+        self.progress.setUpdatesEnabled(True)
 
     def _update_counts(self) -> None:
         names = [NORMAL] + [t.name for t in self._types]
