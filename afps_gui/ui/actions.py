@@ -1,0 +1,102 @@
+"""The window's actions, menus and toolbar, in one table so that they are easy to scan.
+
+Every action is created here with its icon, shortcut and tip; the window connects their
+``triggered`` signals and decides when each is enabled.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
+
+from .. import resources
+
+# name: (text, icon, shortcut, tip)
+ACTIONS = {
+    "new": ("&New project…", "new", QKeySequence.StandardKey.New,
+            "Make a project from a dataset folder (previewed before anything is written)"),
+    "open": ("&Open project…", "open", QKeySequence.StandardKey.Open, "Open a project folder"),
+    "demo": ("Open &demo project", "demo", None,
+             "The built-in demo: images drawn by the app, quick on a CPU"),
+    "close": ("&Close project", None, None, "Close the current project"),
+    "quit": ("&Quit", None, QKeySequence.StandardKey.Quit, "Quit AFPS Inspector"),
+    "undo": ("&Undo label change", "undo", "Ctrl+Z", "Undo the last label change"),
+    "redo": ("&Redo label change", "redo", "Ctrl+Shift+Z", "Redo the label change undone last"),
+    "prefs": ("&Preferences…", "prefs", QKeySequence.StandardKey.Preferences,
+              "Device and viewer preferences"),
+    "fit": ("&Fit PaDiM", "fit", "Ctrl+F",
+            "Learn what normal looks like from the normal images"),
+    "score": ("&Score images", "score", "Ctrl+R",
+              "Anomaly map and score for every image; classify the anomalous ones"),
+    "train": ("&Train classifier", "train", "Ctrl+T",
+              "Train the defect-type classifier from the current labels"),
+    "run_all": ("Fit, score and train", "run_all", None, "Run the whole pipeline in order"),
+    "sweep": ("Run the paper's s&weep", "sweep", None,
+              "Accuracy against N for each selection strategy (Table I, Fig. 1)"),
+    "cancel": ("&Cancel job", "cancel", None, "Stop the running job; nothing half-written stays"),
+    "review": ("&Review mode", "review", "Ctrl+E", "Show the review panel"),
+    "types": ("Defect &types…", None, None, "Add, rename, merge or recolour defect types"),
+    "import_labels": ("&Import labels CSV…", None, None, "Read labels from a CSV file"),
+    "export_labels": ("&Export labels CSV…", None, None, "Write every label to a CSV file"),
+    "export_report": ("Export &report…", None, None, "Inspection report (CSV + JSON)"),
+    "reset_layout": ("Reset &layout", None, None, "Put every panel back where it started"),
+    "log_folder": ("Show &log folder", None, None, "Where the log file is written"),
+    "about": ("&About", None, None, "About AFPS Inspector"),
+}  # fmt: skip
+
+MENUS = {
+    "&File": ["new", "open", "recent", "demo", None, "close", None, "quit"],
+    "&Edit": ["undo", "redo", None, "prefs"],
+    "&Model": ["fit", "score", "train", "run_all", None, "sweep", None, "cancel"],
+    "&Labels": ["review", "types", None, "import_labels", "export_labels", "export_report"],
+    "&View": ["docks", None, "reset_layout"],
+    "&Help": ["log_folder", "about"],
+}
+TOOLBAR = ["new", "open", "demo", None, "fit", "score", "train", "run_all", None, "cancel",
+           None, "review", "undo", "redo"]  # fmt: skip
+
+
+def build_actions(window: QMainWindow) -> dict[str, QAction]:
+    actions = {}
+    for name, (text, icon, shortcut, tip) in ACTIONS.items():
+        action = QAction(text, window)
+        if icon:
+            action.setIcon(resources.icon(icon))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+        action.setObjectName(f"action_{name}")
+        actions[name] = action
+    return actions
+
+
+def build_menus(window: QMainWindow, actions: dict, recent: QMenu, docks: list) -> None:
+    bar = window.menuBar()
+    for title, names in MENUS.items():
+        menu = bar.addMenu(title)
+        for name in names:
+            if name is None:
+                menu.addSeparator()
+            elif name == "recent":
+                menu.addMenu(recent)
+            elif name == "docks":
+                for dock in docks:
+                    menu.addAction(dock.toggleViewAction())
+            else:
+                menu.addAction(actions[name])
+
+
+def build_toolbar(window: QMainWindow, actions: dict) -> QToolBar:
+    bar = QToolBar("Main toolbar")
+    bar.setObjectName("main_toolbar")
+    bar.setIconSize(QSize(22, 22))
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    for name in TOOLBAR:
+        if name is None:
+            bar.addSeparator()
+        else:
+            bar.addAction(actions[name])
+    window.addToolBar(bar)
+    return bar

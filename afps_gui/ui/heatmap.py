@@ -1,0 +1,333 @@
+"""The heat-map viewer: an image with its anomaly map, a live threshold contour and the mask.
+
+The map, the image and the mask are gathered in a background task (``view_data``); this widget
+only draws. Moving the threshold slider redraws the contour from the map already in memory, so
+trying thresholds never refits or rescores anything.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import resources
+from .view_data import ImageView, load_image_view
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "CET-L4")
+CONTOUR_PEN = pg.mkPen("#00e5ff", width=2)
+MASK_PEN = pg.mkPen("#7CFC00", width=2, style=Qt.PenStyle.DashLine)
+SLIDER_STEPS = 1000
+CONTOUR_MAX_SIDE = 320  # the contour is traced on a map at most this big: live even on big images
+
+
+def image_plot(background: str = "#202124") -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
+    """A plot for showing images: square pixels, y down, no axes, zoom and pan with the mouse."""
+    widget = pg.GraphicsLayoutWidget()
+    widget.setBackground(background)
+    plot = widget.addPlot()
+    plot.setAspectLocked(True)
+    plot.invertY(True)
+    plot.hideAxis("left")
+    plot.hideAxis("bottom")
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    return widget, plot
+
+
+def downsampled(data: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    step = max(1, int(math.ceil(max(data.shape[:2]) / max_side)))
+    return data[::step, ::step], step
+
+
+class HeatmapViewer(QWidget):
+    threshold_changed = Signal(float)
+    save_threshold_requested = Signal(float)
+
+    def __init__(self, tasks, parent=None):
+        super().__init__(parent)
+        self.tasks = tasks
+        self.project = None
+        self.models = None
+        self.view: Optional[ImageView] = None
+        self.threshold: Optional[float] = None
+        self.readonly = False
+        self._build()
+
+    # --- building -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(self._controls())
+        self.canvas, self.plot = image_plot()
+        self.image_item = pg.ImageItem()
+        self.overlay = pg.ImageItem()
+        self.contour = pg.IsocurveItem(pen=CONTOUR_PEN)
+        self.mask_outline = pg.IsocurveItem(level=0.5, pen=MASK_PEN)
+        for item in (self.image_item, self.overlay, self.contour, self.mask_outline):
+            self.plot.addItem(item)
+        self.overlay.setZValue(1)
+        self.contour.setZValue(2)
+        self.mask_outline.setZValue(3)
+        self.colorbar = pg.ColorBarItem(
+            values=(0, 1), width=16, label="anomaly score", interactive=False, colorMapMenu=False
+        )
+        self.colorbar.setImageItem(self.overlay)
+        self.canvas.addItem(self.colorbar, 0, 1)
+        self.bar_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#00e5ff", width=2))
+        self.colorbar.addItem(self.bar_line)
+        self.plot.scene().sigMouseMoved.connect(self._hover)
+        layout.addWidget(self.canvas, 1)
+        layout.addLayout(self._readouts())
+        self._set_colormap(COLORMAPS[0])
+        self._show_notes(["Open a project and pick an image."])
+
+    def _controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.cmap_box = QComboBox()
+        self.cmap_box.addItems(COLORMAPS)
+        self.cmap_box.currentTextChanged.connect(self._set_colormap)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(55)
+        self.opacity.setMaximumWidth(110)
+        self.opacity.valueChanged.connect(lambda v: self.overlay.setOpacity(v / 100))
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0, SLIDER_STEPS)
+        self.threshold_slider.setMinimumWidth(140)
+        self.threshold_slider.valueChanged.connect(self._slider_moved)
+        self.threshold_label = QLabel("–")
+        self.threshold_label.setObjectName("readout")
+        self.threshold_label.setMinimumWidth(60)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Back to the threshold saved with the anomaly model")
+        self.reset_button.clicked.connect(self.reset_threshold)
+        self.save_button = QPushButton(resources.icon("save"), "Save as project threshold")
+        self.save_button.clicked.connect(
+            lambda: self.save_threshold_requested.emit(float(self.threshold))
+        )
+        self.mask_box = QCheckBox("Ground-truth mask")
+        self.mask_box.setChecked(True)
+        self.mask_box.toggled.connect(lambda on: self.mask_outline.setVisible(on))
+        for widget in (QLabel("Colours"), self.cmap_box, QLabel("Opacity"), self.opacity):
+            row.addWidget(widget)
+        row.addSpacing(12)
+        for widget in (QLabel("Threshold"), self.threshold_slider, self.threshold_label):
+            row.addWidget(widget)
+        row.addWidget(self.reset_button)
+        row.addWidget(self.save_button)
+        row.addSpacing(12)
+        row.addWidget(self.mask_box)
+        row.addStretch(1)
+        return row
+
+    def _readouts(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.name_label = QLabel()
+        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.score_label = QLabel()
+        self.score_label.setObjectName("readout")
+        self.decision_label = QLabel()
+        self.hover_label = QLabel()
+        self.hover_label.setObjectName("readout")
+        self.hover_label.setMinimumWidth(230)
+        self.note_label = QLabel()
+        self.note_label.setObjectName("hint")
+        self.note_label.setWordWrap(True)
+        row.addWidget(self.name_label)
+        row.addWidget(self.note_label, 1)
+        row.addWidget(self.score_label)
+        row.addWidget(self.decision_label)
+        row.addSpacing(12)
+        row.addWidget(self.hover_label)
+        return row
+
+    # --- public API -----------------------------------------------------------------------
+
+    def set_project(self, project, models) -> None:
+        self.project, self.models = project, models
+        self.threshold = None
+        self.view = None
+        self.readonly = bool(project and project.readonly)
+        self._clear()
+        self._show_notes(["Pick an image in the browser."] if project else ["No project open."])
+
+    def set_readonly(self, readonly: bool) -> None:
+        self.readonly = readonly
+        self._update_buttons()
+
+    def show_image(self, rel: str) -> None:
+        if self.project is None or not rel:
+            return
+        project, models = self.project, self.models
+        self.name_label.setText(rel)
+        self.tasks.submit(
+            "heatmap",
+            lambda: load_image_view(project, models, rel),
+            self._display,
+            lambda f: self._show_notes([f.message]),
+        )
+
+    def reload(self) -> None:
+        """Show the current image again (after a fit or a scoring run changed its map)."""
+        if self.view is not None:
+            if self.view.model is None or not self.models.has_padim():
+                self.threshold = None
+            self.show_image(self.view.rel)
+
+    def reset_threshold(self) -> None:
+        if self.view and self.view.model:
+            self.set_threshold(self.view.model.threshold)
+
+    def set_threshold(self, value: float) -> None:
+        self.threshold = float(value)
+        self._sync_slider()
+        self._update_threshold()
+
+    # --- drawing ----------------------------------------------------------------------------
+
+    def _display(self, view: ImageView) -> None:
+        if self.project is None:
+            return
+        new_shape = self.view is None or self.view.image.shape != view.image.shape
+        self.view = view
+        self.image_item.setImage(view.image, autoLevels=False, levels=(0, 255))
+        self._draw_map(view)
+        self._draw_mask(view)
+        if new_shape:
+            self.plot.autoRange(padding=0.02)
+        self._show_notes(view.notes)
+        self._update_threshold()
+
+    def _draw_map(self, view: ImageView) -> None:
+        if view.model is not None and (self.threshold is None or math.isnan(self.threshold)):
+            self.threshold = view.model.threshold
+        if view.amap is None:
+            self.overlay.clear()
+            self.contour.setData(None)
+            self.overlay.setVisible(False)
+            return
+        lo, hi = view.model.levels
+        self.overlay.setImage(view.amap, autoLevels=False, levels=(lo, hi))
+        self.overlay.setVisible(True)
+        self.colorbar.setLevels((lo, hi))
+        small, step = downsampled(view.amap, CONTOUR_MAX_SIDE)
+        self.contour.setData(small)
+        self.contour.resetTransform()
+        self.contour.setTransform(pg.QtGui.QTransform.fromScale(step, step))
+        self._sync_slider()
+
+    def _draw_mask(self, view: ImageView) -> None:
+        if view.mask is None:
+            self.mask_outline.setData(None)
+            self.mask_box.setEnabled(False)
+            return
+        self.mask_box.setEnabled(True)
+        small, step = downsampled(view.mask.astype(np.float32), CONTOUR_MAX_SIDE)
+        self.mask_outline.setData(small)
+        self.mask_outline.resetTransform()
+        self.mask_outline.setTransform(pg.QtGui.QTransform.fromScale(step, step))
+        self.mask_outline.setVisible(self.mask_box.isChecked())
+
+    def _slider_range(self) -> tuple[float, float]:
+        lo, hi = self.view.model.levels
+        top = max(hi, self.view.score or 0.0, self.view.model.threshold) * 1.1
+        return 0.0, top
+
+    def _sync_slider(self) -> None:
+        if self.view is None or self.view.model is None or self.threshold is None:
+            return
+        lo, hi = self._slider_range()
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(round(SLIDER_STEPS * (self.threshold - lo) / (hi - lo)))
+        self.threshold_slider.blockSignals(False)
+
+    def _slider_moved(self, value: int) -> None:
+        if self.view is None or self.view.model is None:
+            return
+        lo, hi = self._slider_range()
+        self.threshold = lo + (hi - lo) * value / SLIDER_STEPS
+        self._update_threshold()
+        self.threshold_changed.emit(self.threshold)
+
+    def _update_threshold(self) -> None:
+        view, thr = self.view, self.threshold
+        have = view is not None and view.model is not None and thr is not None
+        self.threshold_label.setText(f"{thr:.1f}" if have else "–")
+        if have:
+            self.contour.setLevel(thr)
+            self.bar_line.setPos(thr)
+        self.contour.setVisible(bool(have and view.amap is not None))
+        self.bar_line.setVisible(have)
+        self._update_decision()
+        self._update_buttons()
+
+    def _update_decision(self) -> None:
+        view = self.view
+        if view is None or view.score is None or self.threshold is None:
+            self.score_label.setText("")
+            self.decision_label.setText("")
+            return
+        self.score_label.setText(
+            f"score {view.score:.1f}   normalised {view.normalised:.2f}   threshold "
+            f"{self.threshold:.1f}"
+        )
+        anomalous = view.score > self.threshold
+        self.decision_label.setText("ANOMALOUS" if anomalous else "normal")
+        self.decision_label.setObjectName("decisionAnomalous" if anomalous else "decisionNormal")
+        self.decision_label.style().unpolish(self.decision_label)
+        self.decision_label.style().polish(self.decision_label)
+
+    def _update_buttons(self) -> None:
+        model = self.view.model if self.view else None
+        changed = bool(model and self.threshold is not None and self.threshold != model.threshold)
+        self.reset_button.setEnabled(changed)
+        self.save_button.setEnabled(changed and not self.readonly)
+        self.threshold_slider.setEnabled(model is not None)
+
+    def _hover(self, scene_pos) -> None:
+        view = self.view
+        if view is None or view.geometry is None:
+            return
+        point = self.plot.vb.mapSceneToView(scene_pos)
+        cell = view.geometry.cell_at(point.x(), point.y())
+        if cell is None:
+            self.hover_label.setText("")
+            return
+        i, j = cell
+        self.hover_label.setText(f"patch ({i}, {j})  score {view.patch_map[i, j]:.1f}")
+
+    def _set_colormap(self, name: str) -> None:
+        cmap = pg.colormap.get(name)
+        self.overlay.setColorMap(cmap)
+        self.colorbar.setColorMap(cmap)
+
+    def _show_notes(self, notes: list[str]) -> None:
+        self.note_label.setText("  ·  ".join(notes))
+
+    def _clear(self) -> None:
+        self.image_item.clear()
+        self.overlay.clear()
+        self.contour.setData(None)
+        self.mask_outline.setData(None)
+        self.name_label.setText("")
+        self.score_label.setText("")
+        self.decision_label.setText("")
+        self.hover_label.setText("")
+        self._update_threshold()

@@ -1,0 +1,582 @@
+"""The main window: the panels as dock widgets, the project's life cycle, and the jobs.
+
+The window never does the method's work: every job is a core.pipeline call run by the
+JobRunner (one heavy job at a time), every image view is a background task. What the window
+owns is *when* things may happen: which actions are enabled, what follows a finished job.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QToolBar, QWidget
+
+from .. import resources
+from ..core.devices import describe_device, resolve_device
+from ..core.errors import AfpsError
+from ..core.project import Project
+from ..logs import log_path
+from ..workers import Failure, JobRunner, TaskRunner
+from . import messages, project_jobs
+from .actions import build_actions, build_menus, build_toolbar
+from .browser import BrowserWidget
+from .demo_project import demo_folders
+from .heatmap import HeatmapViewer
+from .model_cache import ModelCache
+from .new_project_dialog import NewProjectDialog
+from .patch_inspector import PatchInspector
+from .prefs import Preferences, load_prefs, save_prefs
+from .prefs_dialog import PreferencesDialog
+from .review_dock import label_action, make_review_panel, types_dialog
+from .status import Banner, StatusBar
+from .training_panel import TrainingPanel
+
+log = logging.getLogger("afps.ui")
+
+WRITING = ("fit", "score", "train", "run_all", "import_labels", "undo", "redo", "types")
+NEEDS_IDLE = ("new", "open", "demo", "close", "fit", "score", "train", "run_all", "sweep",
+              "import_labels", "prefs")  # fmt: skip
+
+
+class MainWindow(QMainWindow):
+    project_changed = Signal(object)
+    pipeline_finished = Signal(bool)  # a "fit, score and train" chain ended (True: all ran)
+
+    def __init__(self, prefs: Optional[Preferences] = None, device_override: str = ""):
+        super().__init__()
+        self.prefs = prefs or load_prefs()
+        self.device_override = device_override
+        self.project: Optional[Project] = None
+        self.models: Optional[ModelCache] = None
+        self._chain: list[str] = []
+        self.setWindowTitle("AFPS Inspector")
+        self.setWindowIcon(resources.icon("app"))
+        self.resize(1500, 950)
+        self.runner = JobRunner(self)
+        self.tasks = TaskRunner(self)
+        self.actions = build_actions(self)
+        self._build_panels()
+        self._build_chrome()
+        self._connect()
+        self._default_state = self.saveState()
+        self._restore_layout()
+        self.heatmap._set_colormap(self.prefs.colormap)
+        self.heatmap.cmap_box.setCurrentText(self.prefs.colormap)
+        self.set_project(None)
+
+    # --- construction -----------------------------------------------------------------------
+
+    def _build_panels(self) -> None:
+        self.browser = BrowserWidget()
+        self.heatmap = HeatmapViewer(self.tasks)
+        self.inspector = PatchInspector(self.tasks)
+        self.training = TrainingPanel(self.actions)
+        review_widget, self.review = make_review_panel()
+        # Docks only: every panel can be moved, tabbed, floated or hidden. The hidden central
+        # widget lets the docks take all the room.
+        placeholder = QWidget()
+        placeholder.setMaximumSize(0, 0)
+        self.setCentralWidget(placeholder)
+        self.setDockNestingEnabled(True)
+        self.docks = {
+            "browser": self._dock("Images", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "heatmap": self._dock("Heat map", self.heatmap, Qt.DockWidgetArea.RightDockWidgetArea),
+            "inspector": self._dock(
+                "Patch inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea
+            ),
+            "training": self._dock(
+                "Training", self.training, Qt.DockWidgetArea.BottomDockWidgetArea
+            ),
+            "review": self._dock("Review", review_widget, Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self.tabifyDockWidget(self.docks["heatmap"], self.docks["inspector"])
+        self.tabifyDockWidget(self.docks["training"], self.docks["review"])
+        self.docks["heatmap"].raise_()
+        self.docks["training"].raise_()
+        self.resizeDocks([self.docks["browser"]], [560], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.docks["heatmap"], self.docks["training"]], [600, 330], Qt.Orientation.Vertical
+        )
+
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_chrome(self) -> None:
+        self.recent_menu = QMenu("Open &recent", self)
+        build_menus(self, self.actions, self.recent_menu, list(self.docks.values()))
+        self.toolbar = build_toolbar(self, self.actions)
+        self.addToolBarBreak()
+        self.banner = Banner()
+        self.banner_bar = QToolBar("Read-only notice")
+        self.banner_bar.setObjectName("banner_bar")
+        self.banner_bar.setMovable(False)
+        self.banner_bar.addWidget(self.banner)
+        self.addToolBar(self.banner_bar)
+        self.banner_bar.setVisible(False)
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self._fill_recent_menu()
+
+    def _connect(self) -> None:
+        a = self.actions
+        handlers = {
+            "new": self.new_project, "open": self.choose_project, "demo": self.open_demo,
+            "close": lambda: self.set_project(None), "quit": self.close,
+            "undo": self.undo, "redo": self.redo, "prefs": self.edit_preferences,
+            "fit": self.fit, "score": self.score, "train": self.train,
+            "run_all": self.run_all, "sweep": lambda: self.training.sweep._request(),
+            "cancel": self.cancel_job, "review": self.show_review, "types": self.edit_types,
+            "import_labels": self.import_labels, "export_labels": self.export_labels,
+            "export_report": self.export_report, "reset_layout": self.reset_layout,
+            "log_folder": self.show_log_folder, "about": self.about,
+        }  # fmt: skip
+        for name, fn in handlers.items():
+            a[name].triggered.connect(lambda checked=False, fn=fn: fn())
+        self.runner.started.connect(self.status.job_started)
+        self.runner.progress.connect(self.status.job_progress)
+        self.runner.finished.connect(self._job_finished)
+        self.runner.failed.connect(self._job_failed)
+        self.runner.busy_changed.connect(lambda busy: self.update_actions())
+        self.status.cancel_requested.connect(self.cancel_job)
+        self.browser.current_changed.connect(self.show_image)
+        self.heatmap.save_threshold_requested.connect(self.save_threshold)
+        self.training.sweep.run_requested.connect(self.sweep)
+        if self.review is not None:
+            self.review.current_changed.connect(self._review_moved)
+            self.review.labels_changed.connect(self.labels_changed)
+            self.review.retrain_requested.connect(self.retrain_from_review)
+
+    # --- project life cycle -----------------------------------------------------------------
+
+    def set_project(self, project: Optional[Project]) -> None:
+        """Show ``project`` in every panel (None closes the current one)."""
+        if self.project is not None and self.project is not project:
+            for key in ("heatmap", "inspector", "inspector-classifier"):
+                self.tasks.forget(key)
+            self.tasks.wait(10000)  # a task still reading the old project must end first
+            self.project.close()
+        self.project = project
+        self.models = ModelCache(project) if project else None
+        if project is not None and self.device_override:
+            project.settings.device = self.device_override  # this session only, not saved
+        for panel in (self.heatmap, self.inspector):
+            panel.set_project(project, self.models)
+        self.browser.set_project(project)
+        self.training.set_project(project)
+        if self.review is not None:
+            self.review.set_project(project)
+        reason = project.readonly_reason or "" if project else ""
+        if project is not None and project.readonly and not reason:
+            reason = "the project folder cannot be written."
+        self.banner.show_reason(reason)
+        self.banner_bar.setVisible(bool(reason))
+        self.status.set_readonly(reason)
+        self.status.set_device(self.device_text())
+        name = project.settings.name or project.folder.name if project else ""
+        self.setWindowTitle(f"{name} — AFPS Inspector" if project else "AFPS Inspector")
+        if project is not None:
+            self.prefs.add_recent(project.folder)
+            save_prefs(self.prefs)
+            self._fill_recent_menu()
+        self.update_actions()
+        self.project_changed.emit(project)
+
+    def open_project(self, folder, *, quiet: bool = False) -> bool:
+        if self.runner.busy:
+            self.status.showMessage("Wait for the running job to finish (or cancel it).", 5000)
+            return False
+        try:
+            project = Project.open(folder)
+        except AfpsError as exc:
+            if not quiet:
+                messages.error(self, str(exc))
+            return False
+        try:
+            _ = project.dataset  # read the folder now: a moved dataset is a clear error here
+        except AfpsError as exc:
+            project.close()
+            if not quiet:
+                messages.error(
+                    self,
+                    f"{exc}\n\nThe project's dataset folder is {project.settings.dataset_root}.",
+                )
+            return False
+        self.set_project(project)
+        return True
+
+    def choose_project(self) -> None:
+        start = self.prefs.recent_projects[0] if self.prefs.recent_projects else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open project folder", start)
+        if folder:
+            self.open_project(folder)
+
+    def new_project(self) -> None:
+        dialog = NewProjectDialog(self, self.prefs.last_dataset_dir)
+        if messages.exec_box(dialog) != NewProjectDialog.DialogCode.Accepted:
+            return
+        self.create_project(dialog.project_folder(), dialog.settings(), dialog.dataset)
+
+    def create_project(self, folder: Path, settings, dataset=None) -> bool:
+        settings.device = (
+            settings.device if settings.device != "auto" else self.prefs.default_device
+        )
+        try:
+            project = Project.create(folder, settings, dataset)
+        except AfpsError as exc:
+            messages.error(self, str(exc))
+            return False
+        self.prefs.last_dataset_dir = str(Path(settings.dataset_root).parent)
+        self.set_project(project)
+        return True
+
+    def open_demo(self, base: Optional[Path] = None, *, run_pipeline: bool = True, **options):
+        """Open the demo project, drawing its images and making it first if needed."""
+        data_dir, project_dir = demo_folders(base)
+        fresh = not (project_dir / "models" / "classifier.pt").is_file()
+
+        def opened(folder: Path) -> None:
+            if self.open_project(folder) and fresh and run_pipeline and not self.project.readonly:
+                self.status.showMessage("Demo project ready: fitting, scoring and training…")
+                self.run_all()
+
+        return self.start_job(
+            "Preparing the demo project",
+            project_jobs.demo_job(data_dir, project_dir, **options),
+            on_result=opened,
+        )
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.prefs.recent_projects:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda checked=False, f=folder: self.open_project(f))
+        self.recent_menu.setEnabled(bool(self.prefs.recent_projects))
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def start_job(self, name: str, fn, **handlers) -> bool:
+        if self.runner.busy:
+            self.status.showMessage(f"{self.runner.current} is running: wait or cancel it.", 5000)
+            return False
+        return self.runner.start(name, fn, **handlers)
+
+    def _require_project(self) -> bool:
+        if self.project is None:
+            messages.info(self, "Open a project first (File ▸ Open, or the demo project).")
+            return False
+        return True
+
+    def fit(self) -> bool:
+        if not self._require_project() or not self._apply(self.training.apply_padim_settings):
+            return False
+        return self.start_job(
+            "Fitting PaDiM", project_jobs.fit_job(self.project), on_result=self._fitted
+        )
+
+    def score(self) -> bool:
+        if not self._require_project():
+            return False
+        return self.start_job(
+            "Scoring images", project_jobs.score_job(self.project), on_result=self._scored
+        )
+
+    def train(self, after=None) -> bool:
+        if not self._require_project():
+            return False
+        config = self._apply(self.training.apply_classifier_settings)
+        if config is None:
+            return False
+        self.training.training_started()
+        return self.start_job(
+            "Training the classifier",
+            project_jobs.train_job(self.project, config),
+            on_post=self.training.curves.add,
+            on_result=lambda result: self._trained(result, after),
+        )
+
+    def run_all(self) -> bool:
+        """Fit, then score, then train: each step starts when the previous one succeeded."""
+        self._chain = ["score", "train"]
+        if not self.fit():
+            self._chain = []
+            return False
+        return True
+
+    def sweep(self, plan) -> bool:
+        if not self._require_project():
+            return False
+        self.training.tabs.setCurrentWidget(self.training.sweep)
+        return self.start_job(
+            "Running the sweep",
+            project_jobs.sweep_job(self.project, plan),
+            on_result=self.training.sweep.show_result,
+        )
+
+    def save_threshold(self, value: float) -> None:
+        if self.project is None or self.project.readonly:
+            return
+
+        def saved(threshold: float) -> None:
+            self.status.showMessage(f"Threshold {threshold:.2f} saved: re-scoring…", 8000)
+            self.heatmap.reload()
+            self._chain = ["score"]
+
+        self.start_job(
+            "Saving the threshold",
+            project_jobs.save_threshold_job(self.project, value),
+            on_result=saved,
+        )
+
+    def retrain_from_review(self) -> None:
+        self.train(after=self.review.show_retrain_result if self.review else None)
+
+    def cancel_job(self) -> None:
+        if self.runner.busy:
+            self._chain = []
+            self.status.job_cancelling()
+            self.runner.cancel()
+
+    def _apply(self, fn):
+        """Run a settings-form apply; a refused value is shown, not raised."""
+        try:
+            return fn() if fn is not None else None
+        except AfpsError as exc:
+            messages.error(self, str(exc))
+            return None
+
+    def _fitted(self, result) -> None:
+        self.training.show_fit_result(result)
+        self._models_changed()
+
+    def _scored(self, result) -> None:
+        skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
+        self.status.showMessage(
+            f"Scored {result.n_scored} images: {result.n_anomalous} anomalous, "
+            f"{result.n_classified} classified{skipped}.",
+            10000,
+        )
+        self._models_changed()
+
+    def _trained(self, result, after=None) -> None:
+        self.training.show_train_result(result)
+        self._models_changed()
+        if after is not None:
+            after(result)
+
+    def _models_changed(self) -> None:
+        self.browser.refresh()
+        self.heatmap.reload()
+        self.inspector.reload()
+        if self.review is not None:
+            self.review.refresh()
+        self.training.load_settings()
+
+    def _job_finished(self, name: str, outcome: str) -> None:
+        self.status.job_finished(name, outcome)
+        self.update_actions()
+        if outcome != "ok":
+            self._end_chain(False)
+            return
+        if self._chain:
+            step = self._chain.pop(0)
+            QTimer.singleShot(0, getattr(self, step))
+        elif name == "Training the classifier":
+            self._end_chain(True)
+
+    def _end_chain(self, ok: bool) -> None:
+        self._chain = []
+        self.pipeline_finished.emit(ok)
+
+    def _job_failed(self, name: str, failure: Failure) -> None:
+        messages.error(self, failure.message, failure.details, title=f"{name} failed")
+
+    # --- images and labels ------------------------------------------------------------------
+
+    def show_image(self, rel: str) -> None:
+        self.heatmap.show_image(rel)
+        self.inspector.show_image(rel)
+        current = getattr(self.review, "current", None)
+        current = current() if callable(current) else current  # a property in ReviewPanel
+        if self.review is not None and current != rel:
+            try:
+                self.review.select(rel, focus_list=False)
+            except TypeError:
+                self.review.select(rel)
+
+    def _review_moved(self, rel: str) -> None:
+        if self.browser.current_rel() != rel:
+            self.browser.select(rel)  # the browser's signal then updates the viewers
+        else:
+            self.heatmap.show_image(rel)
+            self.inspector.show_image(rel)
+
+    def labels_changed(self, rels: list) -> None:
+        self.browser.refresh(list(rels) if rels else None)
+        self.training.load_settings()
+        self.update_actions()
+
+    def undo(self) -> None:
+        self._history(self.project.store.undo if self.project else None)
+
+    def redo(self) -> None:
+        self._history(self.project.store.redo if self.project else None)
+
+    def _history(self, step) -> None:
+        if step is None:
+            return
+        try:
+            change = step()
+        except AfpsError as exc:
+            messages.error(self, str(exc))
+            return
+        if change is None:
+            self.status.showMessage("Nothing to undo or redo.", 4000)
+        self.browser.refresh()
+        if self.review is not None:
+            self.review.refresh()
+        self.training.load_settings()
+        self.update_actions()
+
+    def show_review(self) -> None:
+        self.docks["review"].show()
+        self.docks["review"].raise_()
+        widget = self.docks["review"].widget()
+        widget.setFocus()
+
+    def edit_types(self) -> None:
+        if self.project is None:
+            return
+        if self.review is not None and hasattr(self.review, "types_dialog"):
+            dialog = self.review.types_dialog()
+        else:
+            dialog = types_dialog(self.project.store, self)
+        if dialog is None:
+            messages.info(self, "Defect types cannot be edited in this build.")
+            return
+        messages.exec_box(dialog)
+        self.labels_changed([])
+        self.browser.refresh()
+
+    def import_labels(self) -> None:
+        self._label_action("import_labels_action")
+
+    def export_labels(self) -> None:
+        self._label_action("export_labels_action")
+
+    def export_report(self) -> None:
+        self._label_action("export_report_action")
+
+    def _label_action(self, name: str) -> None:
+        fn = label_action(name)
+        if self.project is None or fn is None:
+            if fn is None:
+                messages.info(self, "Label import and export are not available in this build.")
+            return
+        try:
+            changed = fn(self, self.project)
+        except AfpsError as exc:
+            messages.error(self, str(exc))
+            return
+        if name == "import_labels_action" and changed:
+            self.browser.refresh()
+            if self.review is not None:
+                self.review.refresh()
+            self.training.load_settings()
+
+    # --- window state -----------------------------------------------------------------------
+
+    def device_text(self) -> str:
+        choice = self.project.settings.device if self.project else self.prefs.default_device
+        try:
+            return describe_device(resolve_device(choice))
+        except AfpsError:
+            return f"{choice} (not available)"
+
+    def update_actions(self) -> None:
+        has = self.project is not None
+        writable = has and not self.project.readonly
+        busy = self.runner.busy
+        padim = has and self.project.padim_path.is_file()
+        enabled = {name: True for name in self.actions}
+        enabled.update(
+            close=has, fit=writable, score=writable and padim, train=writable and padim,
+            run_all=writable, sweep=padim, cancel=busy, review=self.review is not None and has,
+            types=writable, import_labels=writable, export_labels=has, export_report=has,
+            undo=writable and self.project.store.can_undo(),
+            redo=writable and self.project.store.can_redo(),
+        )  # fmt: skip
+        for name in NEEDS_IDLE:
+            enabled[name] = enabled[name] and not busy
+        for name, action in self.actions.items():
+            action.setEnabled(bool(enabled[name]))
+        self.recent_menu.setEnabled(not busy and bool(self.prefs.recent_projects))
+        self.training.sweep.run_button.setEnabled(bool(enabled["sweep"]))
+        self.heatmap.set_readonly(not writable or busy)
+
+    def edit_preferences(self) -> None:
+        dialog = PreferencesDialog(self.prefs, self.project, self)
+        if messages.exec_box(dialog) != PreferencesDialog.DialogCode.Accepted:
+            return
+        try:
+            dialog.apply()
+        except AfpsError as exc:
+            messages.error(self, str(exc))
+        save_prefs(self.prefs)
+        self.heatmap.cmap_box.setCurrentText(self.prefs.colormap)
+        self.status.set_device(self.device_text())
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.show()
+
+    def _restore_layout(self) -> None:
+        if self.prefs.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(self.prefs.window_geometry.encode()))
+        if self.prefs.window_state:
+            self.restoreState(QByteArray.fromBase64(self.prefs.window_state.encode()))
+
+    def save_layout(self) -> None:
+        self.prefs.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        self.prefs.window_state = bytes(self.saveState().toBase64()).decode()
+        self.prefs.colormap = self.heatmap.cmap_box.currentText()
+        save_prefs(self.prefs)
+
+    def show_log_folder(self) -> None:
+        messages.info(self, f"The log file is {log_path()}")
+
+    def about(self) -> None:
+        messages.info(
+            self,
+            "AFPS Inspector: PaDiM anomaly maps, Anomaly-Focused Patch Selection and a small "
+            "Vision Transformer that names the defect type.",
+        )
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self.runner.busy:
+            if not messages.confirm(
+                self, f"{self.runner.current} is still running. Cancel it and quit?"
+            ):
+                event.ignore()
+                return
+            self.runner.cancel()
+            self.runner.wait(60000)
+        self.save_layout()
+        self.tasks.wait(10000)
+        self.browser.thumbnails.wait(5000)
+        if self.project is not None:
+            self.project.close()
+            self.project = None
+        super().closeEvent(event)

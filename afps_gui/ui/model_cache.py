@@ -1,0 +1,55 @@
+"""The project's models, loaded once and kept while their files stay the same.
+
+The viewers need the PaDiM model (threshold, score scale, and for the inspector the backbone)
+and the classifier. Reading a PaDiM file can take a second (hundreds of MB of inverse
+covariances), so it is loaded in a background task the first time and reused until a fit
+writes a new file. Only the TaskRunner's thread calls ``padim``/``classifier``; the lock makes
+that safe even if a second thread ever does.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Optional
+
+from ..core import pipeline
+from ..core.classifier import DefectClassifier
+from ..core.padim import PadimModel
+
+
+def _stamp(path: Path) -> Optional[tuple[float, int]]:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+class ModelCache:
+    def __init__(self, project):
+        self.project = project
+        self._lock = threading.Lock()
+        self._padim: Optional[tuple[tuple, PadimModel]] = None
+        self._clf: Optional[tuple[tuple, Optional[DefectClassifier]]] = None
+
+    def padim(self) -> PadimModel:
+        """The fitted PaDiM model (raises AfpsError when there is none yet)."""
+        with self._lock:
+            stamp = _stamp(self.project.padim_path)
+            if self._padim is None or self._padim[0] != stamp:
+                self._padim = (stamp, pipeline.load_padim(self.project))
+            return self._padim[1]
+
+    def classifier(self) -> Optional[DefectClassifier]:
+        with self._lock:
+            stamp = _stamp(self.project.classifier_path)
+            if self._clf is None or self._clf[0] != stamp:
+                self._clf = (stamp, pipeline.load_classifier(self.project))
+            return self._clf[1]
+
+    def has_padim(self) -> bool:
+        return self.project.padim_path.is_file()
+
+    def has_classifier(self) -> bool:
+        return self.project.classifier_path.is_file()

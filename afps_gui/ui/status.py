@@ -1,0 +1,86 @@
+"""The status bar (device, running job, progress, cancel) and the read-only banner."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+
+from .. import resources
+
+
+class StatusBar(QStatusBar):
+    cancel_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.readonly_label = QLabel()
+        self.readonly_label.setObjectName("banner")
+        self.readonly_label.setVisible(False)
+        self.job_label = QLabel("Ready")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setIcon(resources.icon("cancel"))
+        self.cancel_button.setToolTip("Cancel the running job")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.device_label = QLabel()
+        self.device_label.setToolTip("Where the models run (Edit ▸ Preferences)")
+        self.addWidget(self.readonly_label)
+        self.addPermanentWidget(self.job_label)
+        self.addPermanentWidget(self.progress)
+        self.addPermanentWidget(self.cancel_button)
+        self.addPermanentWidget(self.device_label)
+
+    def set_device(self, text: str) -> None:
+        self.device_label.setText(f"Device: {text}")
+
+    def set_readonly(self, reason: str) -> None:
+        self.readonly_label.setText(f"Read-only: {reason}" if reason else "")
+        self.readonly_label.setVisible(bool(reason))
+
+    def job_started(self, name: str) -> None:
+        self.job_label.setText(name)
+        self.progress.setRange(0, 0)  # busy until the first report
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.cancel_button.setEnabled(True)
+
+    def job_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(done, total))
+        if message:
+            self.progress.setFormat(message if len(message) < 40 else message[:39] + "…")
+            self.progress.setToolTip(message)
+
+    def job_cancelling(self) -> None:
+        self.job_label.setText(f"{self.job_label.text()}: cancelling…")
+        self.cancel_button.setEnabled(False)
+
+    def job_finished(self, name: str, outcome: str) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        words = {"ok": "done", "failed": "failed", "cancelled": "cancelled"}
+        self.job_label.setText(f"{name}: {words.get(outcome, outcome)}")
+        self.showMessage(f"{name}: {words.get(outcome, outcome)}", 8000)
+
+
+def banner_text(reason: str) -> str:
+    return (
+        f"This project is open read-only: {reason} You can look at everything; "
+        "fitting, training, labelling and saving are off."
+    )
+
+
+class Banner(QLabel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.setVisible(False)
+
+    def show_reason(self, reason: str) -> None:
+        self.setText(banner_text(reason) if reason else "")
+        self.setVisible(bool(reason))

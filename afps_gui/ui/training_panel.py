@@ -1,0 +1,162 @@
+"""The training panel: PaDiM and classifier settings, their jobs' buttons, curves and results.
+
+The buttons are the window's own actions (Fit, Score, Train), so that one place enables and
+disables them while a job runs; the panel only turns its forms into ProjectSettings.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import AfpsError
+from ..core.taxonomy import NORMAL
+from .sweep_panel import SweepPanel
+from .training_forms import ClassifierForm, PadimForm
+from .training_results import TrainingCurves, TrainingResults
+
+
+def action_button(action) -> QToolButton:
+    button = QToolButton()
+    button.setDefaultAction(action)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    button.setMinimumWidth(130)
+    return button
+
+
+def scrolled(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+class TrainingPanel(QWidget):
+    def __init__(self, actions: dict, parent=None):
+        super().__init__(parent)
+        self.project = None
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._padim_tab(actions), "Anomaly model (PaDiM)")
+        self.tabs.addTab(self._classifier_tab(actions), "Classifier")
+        self.sweep = SweepPanel()
+        self.tabs.addTab(self.sweep, "Sweep (paper)")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tabs)
+
+    def _padim_tab(self, actions: dict) -> QWidget:
+        page = QWidget()
+        row = QHBoxLayout(page)
+        self.padim_form = PadimForm()
+        left = QVBoxLayout()
+        left.addWidget(self.padim_form)
+        buttons = QHBoxLayout()
+        buttons.addWidget(action_button(actions["fit"]))
+        buttons.addWidget(action_button(actions["score"]))
+        buttons.addStretch(1)
+        left.addLayout(buttons)
+        left.addStretch(1)
+        holder = QWidget()
+        holder.setLayout(left)
+        row.addWidget(scrolled(holder), 1)
+        self.fit_summary = QLabel("No anomaly model yet.")
+        self.fit_summary.setWordWrap(True)
+        self.fit_summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.fit_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row.addWidget(self.fit_summary, 1)
+        return page
+
+    def _classifier_tab(self, actions: dict) -> QWidget:
+        page = QSplitter(Qt.Orientation.Horizontal)
+        self.classifier_form = ClassifierForm()
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.addWidget(self.classifier_form)
+        column.addWidget(action_button(actions["train"]))
+        column.addStretch(1)
+        page.addWidget(scrolled(left))
+        right = QSplitter(Qt.Orientation.Vertical)
+        self.curves = TrainingCurves()
+        self.results = TrainingResults()
+        right.addWidget(self.curves)
+        right.addWidget(self.results)
+        page.addWidget(right)
+        page.setStretchFactor(0, 0)
+        page.setStretchFactor(1, 1)
+        page.setSizes([300, 900])
+        return page
+
+    # --- project ----------------------------------------------------------------------------
+
+    def set_project(self, project) -> None:
+        self.project = project
+        self.setEnabled(project is not None)
+        if project is None:
+            return
+        self.load_settings()
+        self.curves.clear()
+        self.sweep.set_base(project.settings.classifier)
+        self.fit_summary.setText(
+            "An anomaly model is fitted; fit again after changing the settings."
+            if project.padim_path.is_file()
+            else "No anomaly model yet: choose the settings and press Fit PaDiM."
+        )
+
+    def load_settings(self) -> None:
+        project = self.project
+        labels = project.labels()
+        n_normals = sum(1 for v in labels.values() if v == NORMAL)
+        types = set(project.store.type_names())
+        counts = Counter(v for v in labels.values() if v in types)
+        self.padim_form.load(project.settings, n_normals)
+        self.classifier_form.load(project.settings, dict(sorted(counts.items())))
+
+    def apply_padim_settings(self) -> bool:
+        """Form -> project settings, saved (raises AfpsError for refused values)."""
+        self.padim_form.apply(self.project.settings)
+        self._save()
+        return True
+
+    def apply_classifier_settings(self):
+        self.classifier_form.apply(self.project.settings)
+        self._save()
+        return self.project.settings.classifier
+
+    def _save(self) -> None:
+        if not self.project.readonly:
+            self.project.save_settings()
+
+    # --- results ----------------------------------------------------------------------------
+
+    def show_fit_result(self, result) -> None:
+        skipped = "".join(f"<br>• {r}: {why}" for r, why in result.skipped[:10])
+        self.fit_summary.setText(
+            f"<b>Fitted on {result.n_images} normal images</b> in {result.seconds:.1f} s.<br>"
+            f"Threshold: {result.threshold:.2f} (set on held-out normals"
+            " and the training defects).<br>"
+            + (f"{len(result.skipped)} images skipped:{skipped}" if result.skipped else "")
+            + "<br>Next: <i>Score images</i> to see every image's anomaly map."
+        )
+
+    def training_started(self) -> None:
+        self.tabs.setCurrentIndex(1)
+        self.curves.clear()
+
+    def show_train_result(self, result) -> None:
+        self.results.show_result(result)
+
+    def check_ready(self) -> None:
+        if self.project is None:
+            raise AfpsError("Open a project first.")

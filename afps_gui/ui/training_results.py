@@ -1,0 +1,141 @@
+"""What training shows: live loss and accuracy curves, the metrics table, the confusion matrix."""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.classifier import EpochStats
+
+METRIC_ROWS = (("accuracy", "Accuracy"), ("precision", "Precision (macro)"),
+               ("recall", "Recall (macro)"), ("f1", "F1 (macro)"))  # fmt: skip
+
+
+class TrainingCurves(QWidget):
+    """Loss and accuracy per epoch, drawn as the epochs arrive."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = self._plot("Training loss", "loss")
+        self.acc_plot = self._plot("Accuracy", "accuracy")
+        self.acc_plot.setYRange(0, 1.02)
+        self.acc_plot.addLegend(offset=(-8, -8))
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=2), symbol="o",
+                                              symbolSize=4)  # fmt: skip
+        self.train_curve = self.acc_plot.plot(
+            pen=pg.mkPen("#1f77b4", width=2), name="train", symbol="o", symbolSize=4
+        )
+        self.val_curve = self.acc_plot.plot(
+            pen=pg.mkPen("#d62728", width=2), name="held-out test", symbol="s", symbolSize=4
+        )
+        row.addWidget(self.loss_plot)
+        row.addWidget(self.acc_plot)
+        self.clear()
+
+    @staticmethod
+    def _plot(title: str, ylabel: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget(background="w", title=title)
+        plot.setLabel("bottom", "epoch")
+        plot.setLabel("left", ylabel)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setMinimumHeight(150)
+        return plot
+
+    def clear(self) -> None:
+        self.epochs: list[EpochStats] = []
+        for curve in (self.loss_curve, self.train_curve, self.val_curve):
+            curve.setData([], [])
+
+    def add(self, stats: EpochStats) -> None:
+        self.epochs.append(stats)
+        x = [s.epoch for s in self.epochs]
+        self.loss_curve.setData(x, [s.loss for s in self.epochs])
+        self.train_curve.setData(x, [s.train_accuracy for s in self.epochs])
+        val = [(s.epoch, s.val_accuracy) for s in self.epochs if s.val_accuracy is not None]
+        if val:
+            self.val_curve.setData([v[0] for v in val], [v[1] for v in val])
+
+
+class TrainingResults(QWidget):
+    """Metrics (with the previous model's beside them) and the confusion matrix."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Held-out test images"))
+        self.metrics = QTableWidget(0, 2)
+        self.metrics.setHorizontalHeaderLabels(["this model", "previous"])
+        self.metrics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        left.addWidget(self.metrics)
+        right = QVBoxLayout()
+        right.addWidget(QLabel("Confusion matrix (rows: true type, columns: predicted)"))
+        self.confusion = QTableWidget(0, 0)
+        self.confusion.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        right.addWidget(self.confusion)
+        row.addLayout(left, 1)
+        row.addLayout(right, 1)
+        self.summary = QLabel()
+        self.summary.setObjectName("hint")
+        self.summary.setWordWrap(True)
+
+    def show_result(self, result) -> None:
+        m, prev = result.metrics or {}, result.previous_metrics or {}
+        rows = [(label, m.get(key), prev.get(key), _pct) for key, label in METRIC_ROWS]
+        rows.append(("FLOPs per image", result.flops, None, _flops))
+        rows.append(("Training images", result.n_train, None, str))
+        rows.append(("Test images", result.n_test, None, str))
+        rows.append(("Time", result.seconds, None, lambda s: f"{s:.1f} s"))
+        self.metrics.setRowCount(len(rows))
+        self.metrics.setVerticalHeaderLabels([r[0] for r in rows])
+        for i, (_, now, before, fmt) in enumerate(rows):
+            self._cell(self.metrics, i, 0, "–" if now is None else fmt(now))
+            self._cell(self.metrics, i, 1, "–" if before is None else fmt(before))
+        self._show_confusion(m.get("confusion") or [], m.get("classes") or [])
+
+    def _show_confusion(self, matrix: list[list[int]], classes: list[str]) -> None:
+        n = len(classes)
+        self.confusion.setRowCount(n)
+        self.confusion.setColumnCount(n)
+        self.confusion.setHorizontalHeaderLabels(classes)
+        self.confusion.setVerticalHeaderLabels(classes)
+        peak = max((max(r) for r in matrix if r), default=1) or 1
+        for i in range(n):
+            for j in range(n):
+                value = matrix[i][j] if i < len(matrix) and j < len(matrix[i]) else 0
+                item = self._cell(self.confusion, i, j, str(value))
+                # Diagonal (right) in blue, off-diagonal (wrong) in red, darker for more images.
+                base = QColor("#2b6cb0") if i == j else QColor("#c53030")
+                base.setAlphaF(0.12 + 0.6 * value / peak if value else 0.0)
+                item.setBackground(QBrush(base))
+
+    @staticmethod
+    def _cell(table: QTableWidget, row: int, col: int, text: str) -> QTableWidgetItem:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+        table.setItem(row, col, item)
+        return item
+
+
+def _pct(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f} %"
+
+
+def _flops(v) -> str:
+    return f"{v / 1e6:.2f} M"

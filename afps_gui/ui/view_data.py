@@ -1,0 +1,132 @@
+"""What the heat-map viewer and the patch inspector show for one image, gathered off the UI thread.
+
+Everything here calls core and returns plain arrays: decoding the image and its mask, the
+cached patch map, the display map (core.padim.smooth_map then core.preprocess.map_to_image),
+and, for the inspector, the classifier's prediction with its patches and attention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ..core import pipeline
+from ..core.classifier import Prediction
+from ..core.errors import AfpsError
+from ..core.images import load_image, load_mask
+from ..core.padim import smooth_map
+from ..core.preprocess import Box, map_to_image
+from .geometry import GridGeometry
+
+
+@dataclass
+class ModelInfo:
+    """The PaDiM numbers the viewers need (copied, so the UI never touches the model)."""
+
+    threshold: float
+    floor: float
+    input_size: tuple[int, int]
+    grid: tuple[int, int]
+    resize: str
+
+    @property
+    def levels(self) -> tuple[float, float]:
+        """Colour scale of the maps: typical normal score to as far above the threshold, so
+        that the threshold sits in the middle of every colour bar and colours compare across
+        images."""
+        hi = 2 * self.threshold - self.floor
+        return self.floor, hi if hi > self.floor else self.floor + 1.0
+
+
+@dataclass
+class ImageView:
+    rel: str
+    image: np.ndarray  # uint8 (h, w, 3)
+    model: Optional[ModelInfo] = None
+    patch_map: Optional[np.ndarray] = None  # (gh, gw) raw patch distances
+    amap: Optional[np.ndarray] = None  # (h, w) smoothed map on the image
+    geometry: Optional[GridGeometry] = None
+    score: Optional[float] = None
+    normalised: Optional[float] = None
+    mask: Optional[np.ndarray] = None  # bool (h, w) ground truth
+    notes: list[str] = field(default_factory=list)  # why something is missing, for the user
+
+
+def model_info(padim) -> ModelInfo:
+    thr = padim.threshold if padim.threshold is not None else float("nan")
+    return ModelInfo(
+        float(thr),
+        float(padim.score_floor),
+        tuple(padim.config.input_size),
+        tuple(padim.grid),
+        padim.config.resize,
+    )
+
+
+def load_image_view(project, models, rel: str, *, with_map: bool = True) -> ImageView:
+    """Image, mask, cached anomaly map and score of one image (run in a background task)."""
+    sample = project.dataset.by_rel().get(rel)
+    if sample is None:
+        raise AfpsError(f"{rel} is not in this project's dataset any more.")
+    view = ImageView(rel, load_image(sample.path))
+    h, w = view.image.shape[:2]
+    view.mask = _mask_of(sample, (h, w), view.notes)
+    if not with_map:
+        return view
+    if not models.has_padim():
+        view.notes.append("No anomaly model yet: fit PaDiM first (Model ▸ Fit PaDiM).")
+        return view
+    padim = models.padim()
+    view.model = model_info(padim)
+    cached = project.cache.get(rel)
+    if cached is None:
+        view.notes.append("Not scored yet: run Model ▸ Score images to see its anomaly map.")
+        return view
+    box = Box(*cached.box)
+    view.patch_map = cached.patch_map
+    view.score = float(cached.score)
+    view.normalised = float(padim.normalise(cached.score))
+    view.amap = map_to_image(smooth_map(cached.patch_map, box, padim.config), (h, w))
+    view.geometry = GridGeometry((h, w), view.model.input_size, box, cached.patch_map.shape)
+    return view
+
+
+def _mask_of(sample, shape: tuple[int, int], notes: list[str]) -> Optional[np.ndarray]:
+    if sample.mask is None:
+        return None
+    try:
+        mask = load_mask(sample.mask)
+    except AfpsError as exc:
+        notes.append(f"Mask not shown: {exc}")
+        return None
+    if mask.shape != shape:
+        mask = map_to_image(mask.astype(np.float32), shape) > 0.5
+    return mask
+
+
+@dataclass
+class ClassifierView:
+    rel: str
+    prediction: Prediction
+    classes: list[str]
+    n: int
+    strategy: str
+    sd: float
+
+
+def classify_image(project, models, rel: str) -> Optional[ClassifierView]:
+    """The classifier's prediction for one image, with the patches it used and their attention.
+
+    None when no classifier has been trained yet.
+    """
+    clf = models.classifier()
+    if clf is None:
+        return None
+    padim = models.padim()
+    sample = project.dataset.by_rel()[rel]
+    score = padim.score_image(sample.path, keep_embeddings=True)
+    pred = clf.predict([pipeline.to_example(score)])[0]
+    c = clf.config
+    return ClassifierView(rel, pred, list(clf.classes), c.n, c.strategy, c.sd)

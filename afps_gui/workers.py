@@ -1,0 +1,335 @@
+"""Run core jobs off the Qt main thread and turn their callbacks into Qt signals.
+
+Two kinds of background work:
+
+- *Jobs* (fit, score, train, sweep, demo creation): heavy, one at a time, cancellable, with
+  progress. ``JobRunner`` owns the single running ``JobWorker`` (a QThread).
+- *Tasks* (load a model for the heat map, classify one image for the inspector): light, and
+  only the newest request per key matters. ``TaskRunner`` runs them on a one-thread pool and drops
+  results that a newer request has made stale.
+
+The main thread only ever receives signals; it never waits for a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+
+from .core.errors import AfpsError, Cancelled
+
+log = logging.getLogger("afps.workers")
+
+# A progress signal more often than this makes the main thread busy redrawing for nothing, and
+# each emission takes the GIL from the worker: 20 per second is smooth enough for a progress bar.
+PROGRESS_INTERVAL_S = 0.05
+
+
+@dataclass
+class JobContext:
+    """What a job function receives: the core callbacks plus a way to post partial results."""
+
+    progress: Callable[[int, int, str], None]
+    cancel: threading.Event
+    post: Callable[[Any], None]
+
+
+@dataclass
+class Failure:
+    """A failed job or task, ready to show: the message the user reads and the details."""
+
+    message: str
+    details: str
+    expected: bool  # an AfpsError (written for users) rather than a bug
+
+
+def describe_failure(exc: BaseException) -> Failure:
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, AfpsError):
+        return Failure(str(exc), details, True)
+    if isinstance(exc, MemoryError):
+        return Failure(
+            "The computer ran out of memory. Try a smaller input size, a smaller d, or fewer "
+            "images, then run it again.",
+            details,
+            False,
+        )
+    return Failure(
+        f"Something unexpected went wrong ({type(exc).__name__}: {exc}). Nothing that was "
+        "saved before has been changed; the details below are also in the log.",
+        details,
+        False,
+    )
+
+
+@contextlib.contextmanager
+def leave_a_core_for_the_ui():
+    """Let torch use all cores but one while a job runs, so that the UI keeps a core to draw."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _Throttle:
+    """Pass on at most one progress report per interval, plus the last one."""
+
+    def __init__(self, emit: Callable[[int, int, str], None], interval: float):
+        self._emit = emit
+        self._interval = interval
+        self._last = 0.0
+        self._pending: Optional[tuple[int, int, str]] = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last >= self._interval or (total and done >= total):
+            self._last = now
+            self._pending = None
+            self._emit(int(done), int(total), str(message))
+        else:
+            self._pending = (int(done), int(total), str(message))
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._emit(*self._pending)
+            self._pending = None
+
+
+class JobWorker(QThread):
+    """One job function run in its own thread: fn(JobContext) -> result."""
+
+    progress = Signal(int, int, str)
+    posted = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(object)  # Failure
+    cancelled = Signal()
+
+    def __init__(self, name: str, fn: Callable[[JobContext], Any], parent=None):
+        super().__init__(parent)
+        self.name = name
+        self.fn = fn
+        self.cancel_event = threading.Event()
+        self.setObjectName(f"job:{name}")
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> None:
+        throttle = _Throttle(self.progress.emit, PROGRESS_INTERVAL_S)
+        ctx = JobContext(throttle, self.cancel_event, self.posted.emit)
+        log.info("Job started: %s", self.name)
+        t0 = time.perf_counter()
+        try:
+            with leave_a_core_for_the_ui():
+                result = self.fn(ctx)
+        except Cancelled:
+            log.info("Job cancelled: %s", self.name)
+            self.cancelled.emit()
+        except BaseException as exc:  # the app must survive any failure of a job
+            failure = describe_failure(exc)
+            if failure.expected:
+                log.warning("Job failed: %s: %s", self.name, failure.message)
+            else:
+                log.error("Job crashed: %s\n%s", self.name, failure.details)
+            self.failed.emit(failure)
+        else:
+            throttle.flush()
+            log.info("Job finished: %s (%.1f s)", self.name, time.perf_counter() - t0)
+            self.succeeded.emit(result)
+
+
+@dataclass
+class JobHandlers:
+    on_result: Optional[Callable[[Any], None]] = None
+    on_post: Optional[Callable[[Any], None]] = None
+    on_error: Optional[Callable[[Failure], None]] = None
+    on_cancel: Optional[Callable[[], None]] = None
+    extra: dict = field(default_factory=dict)
+
+
+class JobRunner(QObject):
+    """Runs one heavy job at a time and tells the window what is going on."""
+
+    started = Signal(str)
+    progress = Signal(int, int, str)
+    finished = Signal(str, str)  # job name, outcome: "ok", "failed" or "cancelled"
+    failed = Signal(str, object)  # job name, Failure: the window shows it
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._worker: Optional[JobWorker] = None
+        self._handlers = JobHandlers()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def current(self) -> str:
+        return self._worker.name if self._worker else ""
+
+    def start(self, name: str, fn: Callable[[JobContext], Any], **handlers) -> bool:
+        """Start a job unless one is running (returns False then; the UI disables that case)."""
+        if self._worker is not None:
+            log.warning("Refused to start %s while %s runs", name, self._worker.name)
+            return False
+        worker = JobWorker(name, fn, self)
+        self._handlers = JobHandlers(**handlers)
+        worker.progress.connect(self.progress)
+        worker.posted.connect(self._on_post)
+        worker.succeeded.connect(self._on_success)
+        worker.failed.connect(self._on_failure)
+        worker.cancelled.connect(self._on_cancel)
+        self._worker = worker
+        self.started.emit(name)
+        self.busy_changed.emit(True)
+        worker.start()
+        return True
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def wait(self, ms: int = 30000) -> bool:
+        """Block until the running job ends (for closing the window and for tests)."""
+        return self._worker.wait(ms) if self._worker is not None else True
+
+    @Slot(object)
+    def _on_post(self, item) -> None:
+        if self._handlers.on_post:
+            self._handlers.on_post(item)
+
+    @Slot(object)
+    def _on_success(self, result) -> None:
+        handlers, name = self._end()
+        if handlers.on_result:
+            self._call(name, handlers.on_result, result)
+        self.finished.emit(name, "ok")
+
+    @Slot(object)
+    def _on_failure(self, failure: Failure) -> None:
+        handlers, name = self._end()
+        if handlers.on_error:
+            self._call(name, handlers.on_error, failure)
+        self.failed.emit(name, failure)
+        self.finished.emit(name, "failed")
+
+    @Slot()
+    def _on_cancel(self) -> None:
+        handlers, name = self._end()
+        if handlers.on_cancel:
+            self._call(name, handlers.on_cancel)
+        self.finished.emit(name, "cancelled")
+
+    def _end(self) -> tuple[JobHandlers, str]:
+        worker, handlers = self._worker, self._handlers
+        worker.wait()  # the signal arrives as run() returns: this is immediate
+        worker.deleteLater()
+        self._worker, self._handlers = None, JobHandlers()
+        self.busy_changed.emit(False)
+        return handlers, worker.name
+
+    def _call(self, name: str, fn, *args) -> None:
+        # A bug in a result handler must not leave the runner stuck "busy": report it instead.
+        try:
+            fn(*args)
+        except Exception as exc:
+            failure = describe_failure(exc)
+            log.error("Handling the result of %s failed\n%s", name, failure.details)
+            self.failed.emit(name, failure)
+
+
+# --- light tasks -----------------------------------------------------------------------------
+
+
+class _Relay(QObject):
+    done = Signal(str, int, object, object)  # key, generation, result, Failure or None
+
+
+class _Task(QRunnable):
+    def __init__(self, relay: _Relay, key: str, generation: int, fn: Callable[[], Any]):
+        super().__init__()
+        self.relay, self.key, self.generation, self.fn = relay, key, generation, fn
+
+    def run(self) -> None:
+        try:
+            result, failure = self.fn(), None
+        except BaseException as exc:
+            result, failure = None, describe_failure(exc)
+            log.log(
+                logging.INFO if failure.expected else logging.ERROR,
+                "Task %s failed: %s",
+                self.key,
+                failure.details if not failure.expected else failure.message,
+            )
+        self.relay.done.emit(self.key, self.generation, result, failure)
+
+
+class TaskRunner(QObject):
+    """Runs small background tasks one after another; only the newest result per key is kept.
+
+    Clicking through images quickly queues many requests: the stale ones still run (Python
+    cannot stop a thread) but their results are dropped, and a queued one whose key has moved
+    on is skipped before it starts.
+    """
+
+    def __init__(self, parent=None, threads: int = 1):
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(threads)
+        self._relay = _Relay(self)
+        self._relay.done.connect(self._deliver)
+        self._generation: dict[str, int] = {}
+        self._callbacks: dict[str, tuple[int, Callable, Optional[Callable]]] = {}
+
+    def submit(
+        self,
+        key: str,
+        fn: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Optional[Callable[[Failure], None]] = None,
+    ) -> None:
+        generation = self._generation.get(key, 0) + 1
+        self._generation[key] = generation
+
+        def guarded():
+            if self._generation.get(key) != generation:
+                return None  # a newer request for this key is queued: do not waste the time
+            return fn()
+
+        self._callbacks[key] = (generation, on_done, on_error)
+        self._pool.start(_Task(self._relay, key, generation, guarded))
+
+    def forget(self, key: str) -> None:
+        """Drop any pending result for ``key`` (e.g. the project was closed)."""
+        self._generation[key] = self._generation.get(key, 0) + 1
+        self._callbacks.pop(key, None)
+
+    def wait(self, ms: int = 30000) -> bool:
+        return self._pool.waitForDone(ms)
+
+    @Slot(str, int, object, object)
+    def _deliver(self, key: str, generation: int, result, failure) -> None:
+        entry = self._callbacks.get(key)
+        if entry is None or entry[0] != generation:
+            return
+        del self._callbacks[key]
+        _, on_done, on_error = entry
+        if failure is None:
+            on_done(result)
+        elif on_error is not None:
+            on_error(failure)
