@@ -399,3 +399,32 @@ def test_clearing_the_project(panel, recorded):
     assert panel.rows() == [] and panel.current is None
     key(panel, Qt.Key_1)  # nothing to label: no crash
     assert not panel.retrain_button.isEnabled()
+
+
+def test_panel_keys_win_over_window_shortcuts_when_it_has_focus(qtbot, project):
+    """Embedded in a dock, Ctrl+Z and the digits act once, in the panel, not as window actions."""
+    from PySide6.QtGui import QAction, QKeySequence
+    from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    w = ReviewPanel()
+    dock = QDockWidget("Review")
+    dock.setWidget(w)
+    win.addDockWidget(Qt.RightDockWidgetArea, dock)
+    hits = []
+    for text, seq in (("undo", QKeySequence.Undo), ("one", QKeySequence("1"))):
+        action = QAction(text, win)
+        action.setShortcut(seq)
+        action.triggered.connect(lambda _=False, t=text: hits.append(t))
+        win.addAction(action)
+    w.set_project(project)
+    win.show()
+    win.activateWindow()
+    qtbot.waitActive(win)
+    w.queue_view.setFocus()
+    rows = w.rows()
+    key(w.queue_view, Qt.Key_1)
+    assert project.store.label(rows[0]) == "Spot" and w.current == rows[1]
+    key(w.queue_view, Qt.Key_Z, Qt.ControlModifier)
+    assert project.store.label(rows[0]) is None and hits == []

@@ -529,7 +529,7 @@ class ReviewPanel(QWidget):
         self.types_button.setToolTip("Add, rename, merge or recolour the project's defect types")
         self.types_button.clicked.connect(self.edit_types)
         self.more_button = QToolButton()
-        self.more_button.setText("Labels file")
+        self.more_button.setText("Import/Export")
         self.more_button.setPopupMode(QToolButton.InstantPopup)
         more = QMenu(self.more_button)
         more.addAction("Import labels CSV…", self._import)
@@ -768,7 +768,8 @@ class ReviewPanel(QWidget):
             self._say("Nothing to label: the queue is empty.", error=True)
             return False
         if self.project.readonly:
-            self._say(_readonly_text(self.project, "The decision was not saved."), error=True)
+            # The banner above says why; the message only has to say what did not happen.
+            self._say("Read-only project: the decision was not saved.", error=True)
             return False
         try:
             self.project.store.set_label(rel, label)
@@ -905,7 +906,7 @@ class ReviewPanel(QWidget):
             return
         what = "undo" if undo else "redo"
         if self.project.readonly:
-            self._say(_readonly_text(self.project, f"Nothing to {what} here."), error=True)
+            self._say(f"Read-only project: nothing to {what} here.", error=True)
             return
         store = self.project.store
         try:
