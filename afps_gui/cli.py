@@ -105,6 +105,8 @@ def padim_config(args):
         d=args.d,
         seed=args.seed,
         batch_size=args.batch,
+        feature_pool=args.pool,
+        sigma=args.sigma,
     )
 
 
@@ -539,6 +541,12 @@ def _data_options(p, data_required=True):
     p.add_argument("--d", type=int, default=None, help="random channel subset size (default: all)")
     p.add_argument("--n-fit", type=int, default=None, help="normal images to fit on (default 80%%)")
     p.add_argument("--batch", type=int, default=16, help="images per backbone batch")
+    p.add_argument(
+        "--pool", type=int, default=1, help="k x k feature averaging (1 = off, 3 = neighbourhood)"
+    )
+    p.add_argument(
+        "--sigma", type=float, default=4.0, help="Gaussian blur of the anomaly map, in pixels"
+    )
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -40,6 +40,7 @@ class PadimConfig:
     sigma: float = 4.0  # Gaussian blur of the upsampled map, in input pixels
     eps: float = 0.01  # added to every covariance diagonal
     batch_size: int = 16
+    feature_pool: int = 1  # k x k average of each stage's features (3 = PatchCore's neighbourhood)
 
     def __post_init__(self):
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
@@ -161,6 +162,12 @@ class PadimModel:
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in 0..1 -> (B, D, gh, gw) patch embeddings on the stride-4 grid."""
         feats = self.backbone(batch.to(self.device))
+        k = self.config.feature_pool
+        if k > 1:
+            # Each patch also sees its neighbours: less noise from single-pixel texture.
+            feats = [
+                F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats
+            ]
         size = feats[0].shape[-2:]
         up = [feats[0]] + [
             F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in feats[1:]
