@@ -42,9 +42,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -56,6 +58,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -76,6 +79,7 @@ UNLABELLED_COLOUR = "#FFFFFF"
 THUMB_MAX_SIDE = 512  # decoded size; the label scales it down to fit the dock
 THUMB_CACHE = 48
 PREFETCH = 3
+WIDE_LAYOUT = 860  # px: from this panel width on, image, details and queue sit side by side
 MAX_LISTED = 12  # image paths listed in a message before "and N more"
 
 # -------------------------------------------------------------- dialogs (tests replace these)
@@ -454,9 +458,9 @@ class ReviewPanel(QWidget):
         self.banner.setWordWrap(True)
         self.banner.hide()
 
-        self.thumb = QLabel()
+        self.thumb = _Thumb()
         self.thumb.setAlignment(Qt.AlignCenter)
-        self.thumb.setMinimumSize(160, 140)
+        self.thumb.setMinimumSize(120, 96)
         self.thumb.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         self.thumb.setStyleSheet("background: #20242a; color: #c5ccd6; border-radius: 3px;")
 
@@ -498,24 +502,47 @@ class ReviewPanel(QWidget):
         self.counts.setWordWrap(True)
         self.counts.setTextFormat(Qt.RichText)
 
+        details = QWidget()
+        column = QVBoxLayout(details)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(form)
+        column.addWidget(self.message)
+        column.addWidget(self.legend)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_text)
+        progress_row.addWidget(self.progress, 1)
+        column.addLayout(progress_row)
+        column.addWidget(self.counts)
+        column.addStretch(1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_queue_tab(), "Queue")
+        self.tabs.addTab(self._build_retrain_tab(), "Last retrain")
+        # The lists inside ask for a tall preferred size; ignoring it (with a floor) lets a
+        # short bottom dock show everything without scrolling.
+        self.tabs.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Ignored)
+        self.tabs.setMinimumHeight(200)
+        # Stacked in a tall dock, side by side in a wide one (see resizeEvent).
+        self._body = QBoxLayout(QBoxLayout.TopToBottom)
+        self._body.setSpacing(8)
+        self._body.addWidget(self.thumb, 3)
+        self._body.addWidget(details, 0)
+        self._body.addWidget(self.tabs, 4)
+        # In a scroll area so that the panel never forces its dock to a size: a short bottom
+        # dock scrolls (rarely) instead of pushing the heat map out of the window.
+        body = _NoHeightForWidth()
+        body.setLayout(self._body)
+        self._body.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(body)
+        scroll.setFocusPolicy(Qt.NoFocus)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
         layout.addWidget(self.banner)
         layout.addLayout(self._build_buttons())
-        layout.addWidget(self.thumb, 3)
-        layout.addLayout(form)
-        layout.addWidget(self.message)
-        layout.addWidget(self.legend)
-        progress_row = QHBoxLayout()
-        progress_row.addWidget(self.progress_text)
-        progress_row.addWidget(self.progress, 1)
-        layout.addLayout(progress_row)
-        layout.addWidget(self.counts)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self._build_queue_tab(), "Queue")
-        self.tabs.addTab(self._build_retrain_tab(), "Last retrain")
-        layout.addWidget(self.tabs, 4)
+        layout.addWidget(scroll, 1)
         self._route_keys()
 
     def _build_buttons(self) -> QHBoxLayout:
@@ -566,6 +593,7 @@ class ReviewPanel(QWidget):
             self.filters[reason] = box
             grid.addWidget(box, i // 2, i % 2)
         self.queue_view = QListView()
+        self.queue_view.setMinimumHeight(80)
         self.queue_view.setUniformItemSizes(True)  # constant-time layout for long queues
         self.queue_view.setSelectionMode(QAbstractItemView.SingleSelection)
         self.queue_view.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -967,6 +995,19 @@ class ReviewPanel(QWidget):
             return self.accept_prediction
         return None
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # Decided by width alone: a side dock is narrow, a bottom dock wide and short, and the
+        # side-by-side layout is the one whose minimum height fits a short dock.
+        wide = event.size().width() >= WIDE_LAYOUT
+        direction = QBoxLayout.LeftToRight if wide else QBoxLayout.TopToBottom
+        if self._body.direction() != direction:
+            self._body.setDirection(direction)
+            # Side by side the details column needs its share of the width; stacked it only
+            # takes the height it needs.
+            self._body.setStretch(0, 2 if wide else 3)
+            self._body.setStretch(1, 3 if wide else 0)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         action = self._key_action(event)
         if action is None:
@@ -1231,6 +1272,28 @@ class ReviewPanel(QWidget):
                 if c == 2 and colour:
                     cell.setForeground(QColor(colour))
                 self.metrics_table.setItem(r, c, cell)
+
+
+class _NoHeightForWidth(QWidget):
+    """The scroll area's content. Reporting no height-for-width makes the scroll area size it
+    by its minimum, not by its preferred height: otherwise a short dock always scrolls."""
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+
+class _Thumb(QLabel):
+    """A QLabel whose size hint ignores its pixmap.
+
+    A plain QLabel asks for its pixmap's size; since the pixmap is scaled to the label, the
+    label would only ever grow (and push its dock's scroll area into scrolling).
+    """
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, 180)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(120, 96)
 
 
 def _ignore() -> None:
