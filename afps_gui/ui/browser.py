@@ -143,7 +143,10 @@ class BrowserWidget(QWidget):
         self.model.refresh(rels)
         if rels is None:
             self._reset_choices()
-        self.proxy.invalidateFilter()
+        self.proxy.refilter()
+        if rels is None and self.proxy.sortColumn() >= 0:
+            # New scores after a job: re-sort once (the selection stays on its image).
+            self.proxy.sort(self.proxy.sortColumn(), self.proxy.sortOrder())
         self._update_count()
 
     def current_rel(self) -> Optional[str]:

@@ -219,9 +219,25 @@ class ImageFilter(QSortFilterProxyModel):
         )  # re-sorting on every refresh would move rows under the user
 
     def set_filter(self, **values) -> None:
+        self.begin_change()
         for key, value in values.items():
             setattr(self, key, value)
-        self.invalidateFilter()
+        self.end_change()
+
+    def begin_change(self) -> None:
+        # Qt 6.9 added begin/endFilterChange and deprecated invalidateFilter.
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+
+    def end_change(self) -> None:
+        if hasattr(self, "endFilterChange"):
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateFilter()
+
+    def refilter(self) -> None:
+        self.begin_change()
+        self.end_change()
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
         row = self.sourceModel().rows[source_row]

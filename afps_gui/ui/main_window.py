@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
         self.inspector.reload()
         if self.review is not None:
             self.review.refresh()
-        self.training.load_settings()
+        self.training.update_counts()
 
     def _job_finished(self, name: str, outcome: str) -> None:
         self.status.job_finished(name, outcome)
@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
 
     def labels_changed(self, rels: list) -> None:
         self.browser.refresh(list(rels) if rels else None)
-        self.training.load_settings()
+        self.training.update_counts()
         self.update_actions()
 
     def undo(self) -> None:
@@ -446,7 +446,7 @@ class MainWindow(QMainWindow):
         self.browser.refresh()
         if self.review is not None:
             self.review.refresh()
-        self.training.load_settings()
+        self.training.update_counts()
         self.update_actions()
 
     def show_review(self) -> None:
@@ -493,7 +493,7 @@ class MainWindow(QMainWindow):
             self.browser.refresh()
             if self.review is not None:
                 self.review.refresh()
-            self.training.load_settings()
+            self.training.update_counts()
 
     # --- window state -----------------------------------------------------------------------
 

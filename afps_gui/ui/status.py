@@ -79,8 +79,7 @@ class Banner(QLabel):
         self.setObjectName("banner")
         self.setWordWrap(True)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.setVisible(False)
 
     def show_reason(self, reason: str) -> None:
+        # The toolbar that holds the banner is shown or hidden by the window.
         self.setText(banner_text(reason) if reason else "")
-        self.setVisible(bool(reason))

@@ -97,7 +97,7 @@ class PadimForm(QWidget):
         form.addRow("Normal images to fit", self.n_fit)
         form.addRow("", self.normals)
 
-    def load(self, settings, n_normals: int) -> None:
+    def load(self, settings) -> None:
         p = settings.padim
         idx = self.backbone.findData(p.backbone)
         if idx < 0:
@@ -108,6 +108,8 @@ class PadimForm(QWidget):
         self.d.setValue(p.d or 0)
         self.resize_mode.setCurrentText(p.resize)
         self.n_fit.setValue(settings.n_fit or 0)
+
+    def show_normals(self, n_normals: int) -> None:
         self.normals.setText(
             f"{n_normals} images are labelled normal (human labels count); "
             "some are kept aside to set the threshold."
@@ -153,11 +155,13 @@ class ClassifierForm(QWidget):
         form.addRow("Test fraction", self.test_fraction)
         form.addRow("Seed", self.seed)
 
-    def load(self, settings, type_counts: dict[str, int]) -> None:
-        c = settings.classifier
+    def show_types(self, type_counts: dict[str, int]) -> None:
         self.types.setText(
             ", ".join(f"{t} ({n})" for t, n in type_counts.items()) or "none labelled yet"
         )
+
+    def load(self, settings) -> None:
+        c = settings.classifier
         self.strategy.setCurrentText(c.strategy)
         self.n.setValue(c.n)
         self.sd.setValue(c.sd)

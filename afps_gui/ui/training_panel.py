@@ -115,13 +115,21 @@ class TrainingPanel(QWidget):
         )
 
     def load_settings(self) -> None:
-        project = self.project
-        labels = project.labels()
-        n_normals = sum(1 for v in labels.values() if v == NORMAL)
-        types = set(project.store.type_names())
+        """Fill the forms from the project's saved settings."""
+        self.padim_form.load(self.project.settings)
+        self.classifier_form.load(self.project.settings)
+        self.update_counts()
+
+    def update_counts(self) -> None:
+        """Labels changed: update how many normals and defects of each type there are (the
+        forms keep what the user typed)."""
+        if self.project is None:
+            return
+        labels = self.project.labels()
+        types = set(self.project.store.type_names())
         counts = Counter(v for v in labels.values() if v in types)
-        self.padim_form.load(project.settings, n_normals)
-        self.classifier_form.load(project.settings, dict(sorted(counts.items())))
+        self.padim_form.show_normals(sum(1 for v in labels.values() if v == NORMAL))
+        self.classifier_form.show_types(dict(sorted(counts.items())))
 
     def apply_padim_settings(self) -> bool:
         """Form -> project settings, saved (raises AfpsError for refused values)."""

@@ -1,0 +1,247 @@
+"""The window's panels, project life cycle, preferences, browser, read-only mode and labels."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from test_gui_support import make_project
+
+from afps_gui.core.labels import Prediction
+from afps_gui.core.project import Project
+from afps_gui.ui.browser_model import ANY, NO_PREDICTION, UNLABELLED
+
+pytest_plugins = ["test_gui_support"]  # the shared GUI fixtures
+
+
+def test_every_panel_opens(qtbot, window, demo_data, tmp_path):
+    make_project(window, demo_data, tmp_path / "proj")
+    for dock in window.docks.values():
+        dock.show()
+        dock.raise_()
+        qtbot.waitUntil(dock.widget().isVisible, timeout=5000)
+    for i in range(window.training.tabs.count()):
+        window.training.tabs.setCurrentIndex(i)
+        assert window.training.tabs.currentWidget().isVisible()
+    assert window.status.device_label.text().startswith("Device: CPU")
+    assert window.toolbar.actions()
+    titles = [a.text() for a in window.menuBar().actions()]
+    assert titles == ["&File", "&Edit", "&Model", "&Labels", "&View", "&Help"]
+
+
+def test_dialogs_open(qtbot, window, boxes, demo_data, tmp_path):
+    from afps_gui.ui.new_project_dialog import NewProjectDialog
+    from afps_gui.ui.prefs_dialog import PreferencesDialog
+
+    make_project(window, demo_data, tmp_path / "proj")
+    dialog = NewProjectDialog(window)
+    qtbot.addWidget(dialog)
+    dialog.dataset_edit.setText(str(tmp_path / "missing"))
+    dialog.preview()
+    qtbot.waitUntil(lambda: "cannot be used" in dialog.summary.toPlainText(), timeout=30_000)
+    assert not dialog.buttons.buttons()[0].isEnabled() or dialog.dataset is None
+    prefs = PreferencesDialog(window.prefs, window.project, window)
+    qtbot.addWidget(prefs)
+    prefs.project_device.setCurrentText("cpu")
+    assert prefs.apply() is True
+    assert Project.open(window.project.folder, readonly=True).settings.device == "cpu"
+    window.actions["about"].trigger()
+    assert "AFPS Inspector" in boxes.boxes[-1].text()
+
+
+def test_open_project_errors_are_shown(qtbot, window, boxes, tmp_path):
+    assert window.open_project(tmp_path / "nothing-here") is False
+    assert "not an AFPS Inspector project" in boxes.texts()[-1]
+    assert window.project is None
+
+
+def test_preferences_and_layout_persist(qtbot, home, boxes, demo_data, tmp_path):
+    from afps_gui.ui.main_window import MainWindow
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    make_project(first, demo_data, tmp_path / "proj")
+    first.docks["inspector"].raise_()
+    first.heatmap.cmap_box.setCurrentText("viridis")
+    first.close()
+    data = json.loads((home / "config" / "prefs.json").read_text())
+    assert data["recent_projects"] == [str((tmp_path / "proj").resolve())]
+    assert data["window_state"] and data["colormap"] == "viridis"
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.prefs.recent_projects == data["recent_projects"]
+    assert [a.text() for a in second.recent_menu.actions()] == data["recent_projects"]
+    assert second.heatmap.cmap_box.currentText() == "viridis"
+    second.recent_menu.actions()[0].trigger()
+    assert second.project is not None and second.project.folder == (tmp_path / "proj")
+    second.close()
+
+
+def fake_results(project):
+    """Predictions and scores written straight into the project, as a scoring run would."""
+    rels = [s.rel for s in project.dataset.samples]
+    preds = []
+    for i, rel in enumerate(rels):
+        label = "normal" if rel.startswith("good") else ("Spot" if i % 2 else "Scratch")
+        preds.append(Prediction(rel, label, 0.5 if i % 3 == 0 else 0.9, float(i), "test-model"))
+    project.store.set_predictions(preds)
+    project.cache.write_index(
+        "test", {rel: {"score": float(i), "box": [0, 64, 0, 64]} for i, rel in enumerate(rels)}
+    )
+    return rels
+
+
+def test_browser_sorts_filters_and_searches(qtbot, window, demo_data, tmp_path):
+    project = make_project(window, demo_data, tmp_path / "proj")
+    rels = fake_results(project)
+    browser = window.browser
+    browser.refresh()
+    assert browser.visible_rels()[0] == rels[-1]  # sorted by score, highest first
+    rows = {r.rel: r for r in browser.model.rows}
+    assert not math.isnan(rows[rels[0]].score)
+
+    browser.search.setText("spot_00")
+    assert browser.visible_rels() and all("spot_00" in r for r in browser.visible_rels())
+    browser.search.clear()
+
+    browser.label_box.setCurrentText("Spot")
+    assert len(browser.visible_rels()) == 8
+    browser.label_box.setCurrentText(ANY)
+
+    browser.disagree_box.setChecked(True)
+    disagree = browser.visible_rels()
+    assert disagree and all(rows[r].label != rows[r].prediction for r in disagree)
+    browser.disagree_box.setChecked(False)
+
+    browser.lowconf_box.setChecked(True)
+    assert all(rows[r].confidence < 0.6 for r in browser.visible_rels())
+    browser.lowconf_box.setChecked(False)
+
+    browser.split_box.setCurrentText("fit")
+    assert all(rows[r].split == "fit" for r in browser.visible_rels())
+    browser.split_box.setCurrentIndex(0)
+
+    assert NO_PREDICTION in [browser.pred_box.itemText(i) for i in range(browser.pred_box.count())]
+    assert UNLABELLED in [browser.label_box.itemText(i) for i in range(browser.label_box.count())]
+    assert browser.count_label.text() == "32 images"
+
+
+def test_browser_keyboard_navigation_moves_the_viewers(qtbot, window, demo_data, tmp_path):
+    project = make_project(window, demo_data, tmp_path / "proj")
+    fake_results(project)
+    window.browser.refresh()
+    window.browser.view.setFocus()
+    with qtbot.waitSignal(window.browser.current_changed, timeout=5000) as blocker:
+        qtbot.keyClick(window.browser.view, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+    first = blocker.args[0]
+    assert first == window.browser.visible_rels()[0]
+    with qtbot.waitSignal(window.browser.current_changed, timeout=5000) as blocker:
+        qtbot.keyClick(window.browser.view, Qt.Key.Key_Down)
+    second = blocker.args[0]
+    assert second == window.browser.visible_rels()[1]
+    qtbot.waitUntil(
+        lambda: window.heatmap.view and window.heatmap.view.rel == second, timeout=30_000
+    )
+
+
+def test_browser_refresh_updates_single_rows(qtbot, window, demo_data, tmp_path):
+    project = make_project(window, demo_data, tmp_path / "proj")
+    rel = project.dataset.samples[0].rel
+    project.store.set_label(rel, "Spot")
+    window.browser.refresh([rel])
+    row = window.browser.model.rows[window.browser.model.row_of(rel)]
+    assert row.label == "Spot"
+
+
+def test_undo_redo_from_the_labels_menu(qtbot, window, demo_data, tmp_path):
+    project = make_project(window, demo_data, tmp_path / "proj")
+    rel = next(s.rel for s in project.dataset.samples if s.label == "Scratch")
+    project.store.set_label(rel, "Spot")
+    window.labels_changed([rel])
+    model = window.browser.model
+    assert model.rows[model.row_of(rel)].label == "Spot"
+    assert window.actions["undo"].isEnabled()
+    window.actions["undo"].trigger()
+    assert model.rows[model.row_of(rel)].label == "Scratch"
+    assert window.actions["redo"].isEnabled()
+    window.actions["redo"].trigger()
+    assert model.rows[model.row_of(rel)].label == "Spot"
+
+
+def test_read_only_project_shows_banner_and_disables_writing(qtbot, window, demo_data, tmp_path):
+    folder = tmp_path / "proj"
+    Project.create(folder, make_settings(demo_data)).close()
+    holder = Project.open(folder)  # "another instance" holds the lock
+    try:
+        assert window.open_project(folder)
+        assert window.project.readonly
+        assert window.banner_bar.isVisible() and window.banner.isVisible()
+        assert "read-only" in window.banner.text()
+        assert window.status.readonly_label.isVisible()
+        for name in ("fit", "score", "train", "run_all", "import_labels", "types", "undo"):
+            assert not window.actions[name].isEnabled(), name
+        assert window.actions["export_labels"].isEnabled()
+        assert not window.heatmap.save_button.isEnabled()
+    finally:
+        window.set_project(None)
+        holder.close()
+    assert not window.banner_bar.isVisible()
+
+
+def make_settings(demo_data):
+    from test_gui_support import tiny_settings
+
+    return tiny_settings(demo_data)
+
+
+def test_review_panel_is_wired(qtbot, window, demo_data, tmp_path):
+    if window.review is None:
+        pytest.skip("the review module is not available in this checkout")
+    project = make_project(window, demo_data, tmp_path / "proj")
+    rel = project.dataset.samples[3].rel
+    window.review.select(rel)
+    assert window.browser.current_rel() == rel
+    qtbot.waitUntil(lambda: window.heatmap.view and window.heatmap.view.rel == rel, timeout=30_000)
+    project.store.set_label(rel, "Spot")
+    window.review.labels_changed.emit([rel])
+    model = window.browser.model
+    assert model.rows[model.row_of(rel)].label == "Spot"
+
+
+def test_crash_in_a_worker_thread_reaches_a_dialog_on_the_gui_thread(qtbot, window, boxes):
+    from afps_gui.app import install_reporter
+    from afps_gui.ui.messages import CrashDialog
+
+    reporter = install_reporter(QApplication.instance(), lambda: window)
+    seen_threads = []
+    boxes.handlers["CrashDialog"] = lambda box: seen_threads.append(threading.current_thread())
+    thread = threading.Thread(target=reporter.report, args=("RuntimeError: boom", "Traceback…"))
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: bool(seen_threads), timeout=5000)
+    assert seen_threads == [threading.main_thread()]
+    dialog = boxes.boxes[-1]
+    assert isinstance(dialog, CrashDialog)
+    dialog.copy_button.click()
+    assert QApplication.clipboard().text() == "Traceback…"
+
+
+def test_thumbnails_load_lazily_and_are_cached(qtbot, demo_data):
+    from afps_gui.ui.thumbnails import ThumbnailLoader
+
+    loader = ThumbnailLoader(side=32, capacity=4)
+    paths = sorted(str(p) for p in demo_data.rglob("*.png") if "masks" not in p.parts)[:6]
+    for p in paths:
+        assert loader.get(p) is None  # queued, not decoded on the caller's thread
+    qtbot.waitUntil(lambda: not loader._pending, timeout=30_000)
+    # Newest request first (what is on screen now): the first request was decoded last, and
+    # the cache keeps the 4 most recent.
+    assert len(loader._cache) == 4 and paths[0] in loader._cache
+    pixmap = loader.get(paths[0])
+    assert pixmap is not None and max(pixmap.width(), pixmap.height()) <= 32
+    loader.wait()
