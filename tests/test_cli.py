@@ -1,0 +1,158 @@
+"""The `afps` command line end to end on a tiny generated dataset (real backbone, real fits)."""
+
+import csv
+import json
+
+import pytest
+
+from afps_gui.cli import main
+from afps_gui.core.demo import make_demo_dataset
+
+SMALL = ["--size", "64", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_demo_dataset(
+        tmp_path_factory.mktemp("data"), n_normal=14, n_per_type=6, size=(64, 64)
+    )
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def test_evaluate_writes_metrics(data, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert run("evaluate", data, *SMALL, "--json", out) == 0
+    result = json.loads(out.read_text())
+    for key in ("image_auroc", "pixel_auroc", "pro", "threshold", "fit_images_per_s"):
+        assert key in result
+    assert result["image_auroc"] > 0.7  # the demo defects are easy to see
+    assert "image AUROC" in capsys.readouterr().out
+
+
+def test_experiment_writes_tables_json_and_plot(data, tmp_path):
+    out = tmp_path / "exp"
+    code = run(
+        "experiment",
+        data,
+        *SMALL,
+        "--classes",
+        "spot,SCRATCH",
+        "--n",
+        "5,10",
+        "--sd",
+        "0.1,0.3",
+        "--sd-n",
+        "5",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--out",
+        out,
+    )
+    assert code == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert {r["strategy"] for r in rows} == {"afps", "random", "top"}
+    assert all(
+        {"n", "sd", "seed", "accuracy", "precision", "recall", "f1", "flops"} <= set(r)
+        for r in rows
+    )
+    assert "Table I" in (out / "results.md").read_text()
+    assert (out / "accuracy_vs_n.png").stat().st_size > 1000
+
+
+def test_fit_train_predict_batch_pieces(data, tmp_path):
+    padim, clf = tmp_path / "padim.pt", tmp_path / "clf.pt"
+    assert run("fit", data, *SMALL, "--out", padim) == 0
+    assert (
+        run(
+            "train",
+            data,
+            *SMALL,
+            "--padim",
+            padim,
+            "--classes",
+            "Spot,Scratch",
+            "--n",
+            "10",
+            "--epochs",
+            "3",
+            "--out",
+            clf,
+        )
+        == 0
+    )
+    csv_path, overlays = tmp_path / "pred.csv", tmp_path / "overlays"
+    assert (
+        run(
+            "predict",
+            data / "Spot",
+            "--padim",
+            padim,
+            "--classifier",
+            clf,
+            "--csv",
+            csv_path,
+            "--overlays",
+            overlays,
+            "--quiet",
+        )
+        == 0
+    )
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 6
+    assert any(r["type"] in ("Spot", "Scratch") for r in rows)
+    assert len(list(overlays.glob("*.png"))) == 6
+    # refuses to overwrite without --overwrite
+    assert run("predict", data / "Spot", "--padim", padim, "--csv", csv_path, "--quiet") == 2
+
+
+def test_project_flow_labels_and_report(data, tmp_path):
+    proj = tmp_path / "proj"
+    assert run("project", "new", proj, data, *SMALL) == 0
+    assert run("fit", "--project", proj, "--quiet") == 0
+    assert run("score", "--project", proj, "--quiet") == 0
+    assert run("train", "--project", proj, "--n", "10", "--epochs", "3", "--quiet") == 0
+    labels = tmp_path / "labels.csv"
+    assert run("labels", "export", labels, "--project", proj) == 0
+    labels.write_text("image,label\nSpot/spot_000.png,Scratch\nno/such.png,Spot\n")
+    assert run("labels", "import", labels, "--project", proj) == 0
+    report = tmp_path / "report.csv"
+    assert (
+        run("report", "--project", proj, "--csv", report, "--json", tmp_path / "r.json", "--quiet")
+        == 0
+    )
+    rows = {r["image"]: r for r in csv.DictReader(report.open())}
+    assert len(rows) == 26
+    assert rows["Spot/spot_000.png"]["human_label"] == "Scratch"
+    assert run("report", "--project", proj, "--csv", report, "--quiet") == 2  # no silent overwrite
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["evaluate", "/no/such/folder"], "does not exist"),
+        (
+            [
+                "train",
+                "DATA",
+                "--padim",
+                "/no/model.pt",
+                "--classes",
+                "Spot,Scratch",
+                "--out",
+                "x.pt",
+            ],
+            "does not exist",
+        ),
+        (["experiment", "DATA", "--classes", "Spot,Dent"], "Dent"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(data, args, words, capsys):
+    args = [str(data) if a == "DATA" else a for a in args]
+    assert main(args + ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "afps: error:" in err and words in err
