@@ -65,6 +65,9 @@ def make_application():
     app.setOrganizationName("AFPS")
     app.setWindowIcon(icon("app"))
     app.setStyleSheet(style_sheet())
+    from .workers import warm_up_imports
+
+    warm_up_imports()
     return app
 
 

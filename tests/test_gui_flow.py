@@ -103,10 +103,11 @@ def test_heat_map_threshold_and_patch_inspector_follow_the_browser(
     model_threshold = pipeline.load_padim(window.project).threshold
     assert heat.threshold == model_threshold
 
+    assert heat.contour.image[..., 3].any()  # the anomalous region is outlined
     # A threshold above the image's score flips the decision live, without any job.
     heat.threshold_slider.setValue(heat.threshold_slider.maximum())
     assert heat.decision_label.text() == "normal"
-    assert heat.contour.level == heat.threshold
+    assert not heat.contour.image[..., 3].any()  # nothing above the threshold: no outline
     assert heat.save_button.isEnabled()
 
     # Hovering reads out the patch under the mouse.

@@ -1,8 +1,8 @@
 """The heat-map viewer: an image with its anomaly map, a live threshold contour and the mask.
 
-The map, the image and the mask are gathered in a background task (``view_data``); this widget
-only draws. Moving the threshold slider redraws the contour from the map already in memory, so
-trying thresholds never refits or rescores anything.
+The map, the image and the mask are gathered (and the map coloured) in a background task
+(``view_data``, ``overlays``); this widget only draws. Moving the threshold slider redraws the
+outline from the map already in memory, so trying thresholds never refits or rescores anything.
 """
 
 from __future__ import annotations
@@ -25,15 +25,17 @@ from PySide6.QtWidgets import (
 )
 
 from .. import resources
+from .overlays import colourise, outline, shrink_step
 from .view_data import ImageView, load_image_view
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+# Antialiased curves cost several times more to paint; on a busy 2-core machine every
+# millisecond of painting on the UI thread counts (see benchmarks/bench_gui_responsiveness.py).
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "CET-L4")
-CONTOUR_PEN = pg.mkPen("#00e5ff", width=2)
-MASK_PEN = pg.mkPen("#7CFC00", width=2, style=Qt.PenStyle.DashLine)
+CONTOUR_RGB = (0, 229, 255)  # cyan: the threshold outline, visible on every colour map
+MASK_RGB = (124, 252, 0)  # green: the ground-truth mask
 SLIDER_STEPS = 1000
-CONTOUR_MAX_SIDE = 320  # the contour is traced on a map at most this big: live even on big images
 
 
 def image_plot(background: str = "#202124") -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
@@ -50,9 +52,11 @@ def image_plot(background: str = "#202124") -> tuple[pg.GraphicsLayoutWidget, pg
     return widget, plot
 
 
-def downsampled(data: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
-    step = max(1, int(math.ceil(max(data.shape[:2]) / max_side)))
-    return data[::step, ::step], step
+def with_overlay(view: ImageView, cmap_name: str) -> ImageView:
+    """Colour the map in the background task, so the UI thread only shows pixels."""
+    if view.amap is not None:
+        view.overlay = colourise(view.amap, view.model.levels, cmap_name)
+    return view
 
 
 class HeatmapViewer(QWidget):
@@ -78,8 +82,8 @@ class HeatmapViewer(QWidget):
         self.canvas, self.plot = image_plot()
         self.image_item = pg.ImageItem()
         self.overlay = pg.ImageItem()
-        self.contour = pg.IsocurveItem(pen=CONTOUR_PEN)
-        self.mask_outline = pg.IsocurveItem(level=0.5, pen=MASK_PEN)
+        self.contour = pg.ImageItem()
+        self.mask_outline = pg.ImageItem()
         for item in (self.image_item, self.overlay, self.contour, self.mask_outline):
             self.plot.addItem(item)
         self.overlay.setZValue(1)
@@ -88,7 +92,6 @@ class HeatmapViewer(QWidget):
         self.colorbar = pg.ColorBarItem(
             values=(0, 1), width=16, label="anomaly score", interactive=False, colorMapMenu=False
         )
-        self.colorbar.setImageItem(self.overlay)
         self.canvas.addItem(self.colorbar, 0, 1)
         self.bar_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#00e5ff", width=2))
         self.colorbar.addItem(self.bar_line)
@@ -177,9 +180,10 @@ class HeatmapViewer(QWidget):
             return
         project, models = self.project, self.models
         self.name_label.setText(rel)
+        cmap = self.cmap_box.currentText()
         self.tasks.submit(
             "heatmap",
-            lambda: load_image_view(project, models, rel),
+            lambda: with_overlay(load_image_view(project, models, rel), cmap),
             self._display,
             lambda f: self._show_notes([f.message]),
         )
@@ -207,7 +211,7 @@ class HeatmapViewer(QWidget):
             return
         new_shape = self.view is None or self.view.image.shape != view.image.shape
         self.view = view
-        self.image_item.setImage(view.image, autoLevels=False, levels=(0, 255))
+        self.image_item.setImage(view.image, autoLevels=False)  # uint8 RGB: shown as it is
         self._draw_map(view)
         self._draw_mask(view)
         if new_shape:
@@ -220,30 +224,29 @@ class HeatmapViewer(QWidget):
             self.threshold = view.model.threshold
         if view.amap is None:
             self.overlay.clear()
-            self.contour.setData(None)
+            self.contour.clear()
             self.overlay.setVisible(False)
             return
-        lo, hi = view.model.levels
-        self.overlay.setImage(view.amap, autoLevels=False, levels=(lo, hi))
+        self.overlay.setImage(view.overlay, autoLevels=False)
         self.overlay.setVisible(True)
-        self.colorbar.setLevels((lo, hi))
-        small, step = downsampled(view.amap, CONTOUR_MAX_SIDE)
-        self.contour.setData(small)
-        self.contour.resetTransform()
-        self.contour.setTransform(pg.QtGui.QTransform.fromScale(step, step))
+        self.colorbar.setLevels(view.model.levels)
         self._sync_slider()
 
     def _draw_mask(self, view: ImageView) -> None:
         if view.mask is None:
-            self.mask_outline.setData(None)
+            self.mask_outline.clear()
             self.mask_box.setEnabled(False)
             return
         self.mask_box.setEnabled(True)
-        small, step = downsampled(view.mask.astype(np.float32), CONTOUR_MAX_SIDE)
-        self.mask_outline.setData(small)
-        self.mask_outline.resetTransform()
-        self.mask_outline.setTransform(pg.QtGui.QTransform.fromScale(step, step))
+        self._show_outline(self.mask_outline, view.mask, MASK_RGB)
         self.mask_outline.setVisible(self.mask_box.isChecked())
+
+    @staticmethod
+    def _show_outline(item: pg.ImageItem, region: np.ndarray, colour) -> None:
+        step = shrink_step(region.shape)
+        item.setImage(outline(region[::step, ::step], colour), autoLevels=False)
+        item.resetTransform()
+        item.setTransform(pg.QtGui.QTransform.fromScale(step, step))
 
     def _slider_range(self) -> tuple[float, float]:
         lo, hi = self.view.model.levels
@@ -271,8 +274,9 @@ class HeatmapViewer(QWidget):
         have = view is not None and view.model is not None and thr is not None
         self.threshold_label.setText(f"{thr:.1f}" if have else "–")
         if have:
-            self.contour.setLevel(thr)
             self.bar_line.setPos(thr)
+            if view.amap is not None:
+                self._show_outline(self.contour, view.amap > thr, CONTOUR_RGB)
         self.contour.setVisible(bool(have and view.amap is not None))
         self.bar_line.setVisible(have)
         self._update_decision()
@@ -314,9 +318,10 @@ class HeatmapViewer(QWidget):
         self.hover_label.setText(f"patch ({i}, {j})  score {view.patch_map[i, j]:.1f}")
 
     def _set_colormap(self, name: str) -> None:
-        cmap = pg.colormap.get(name)
-        self.overlay.setColorMap(cmap)
-        self.colorbar.setColorMap(cmap)
+        self.colorbar.setColorMap(pg.colormap.get(name))
+        view = self.view
+        if view is not None and view.amap is not None:
+            self.overlay.setImage(with_overlay(view, name).overlay, autoLevels=False)
 
     def _show_notes(self, notes: list[str]) -> None:
         self.note_label.setText("  ·  ".join(notes))
@@ -324,8 +329,8 @@ class HeatmapViewer(QWidget):
     def _clear(self) -> None:
         self.image_item.clear()
         self.overlay.clear()
-        self.contour.setData(None)
-        self.mask_outline.setData(None)
+        self.contour.clear()
+        self.mask_outline.clear()
         self.name_label.setText("")
         self.score_label.setText("")
         self.decision_label.setText("")

@@ -282,7 +282,9 @@ class MainWindow(QMainWindow):
         if not self._require_project() or not self._apply(self.training.apply_padim_settings):
             return False
         return self.start_job(
-            "Fitting PaDiM", project_jobs.fit_job(self.project), on_result=self._fitted
+            "Fitting PaDiM",
+            project_jobs.saving_settings(self.project, project_jobs.fit_job(self.project)),
+            on_result=self._fitted,
         )
 
     def score(self) -> bool:
@@ -301,7 +303,9 @@ class MainWindow(QMainWindow):
         self.training.training_started()
         return self.start_job(
             "Training the classifier",
-            project_jobs.train_job(self.project, config),
+            project_jobs.saving_settings(
+                self.project, project_jobs.train_job(self.project, config)
+            ),
             on_post=self.training.curves.add,
             on_result=lambda result: self._trained(result, after),
         )

@@ -60,7 +60,7 @@ class SelectionPane(QWidget):
         self._shape = None
 
     def set_image(self, view: ImageView) -> None:
-        self.image_item.setImage(view.image, autoLevels=False, levels=(0, 255))
+        self.image_item.setImage(view.image, autoLevels=False)  # uint8 RGB as it is
         xs, ys = view.geometry.line_edges() if view.geometry else ([], [])
         h, w = view.image.shape[:2]
         vx = np.repeat(xs, 2)

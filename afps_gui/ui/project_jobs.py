@@ -20,6 +20,18 @@ from ..workers import JobContext
 Job = Callable[[JobContext], Any]
 
 
+def saving_settings(project, job: Job) -> Job:
+    """Save the project's settings first, in the worker: the atomic write ends with an fsync,
+    which can take tens of milliseconds on a busy disk, too long for the UI thread."""
+
+    def run(ctx: JobContext):
+        if not project.readonly:
+            project.save_settings()
+        return job(ctx)
+
+    return run
+
+
 def fit_job(project) -> Job:
     return lambda ctx: pipeline.fit_project(project, progress=ctx.progress, cancel=ctx.cancel)
 

@@ -132,19 +132,14 @@ class TrainingPanel(QWidget):
         self.classifier_form.show_types(dict(sorted(counts.items())))
 
     def apply_padim_settings(self) -> bool:
-        """Form -> project settings, saved (raises AfpsError for refused values)."""
+        """Form -> project settings in memory (raises AfpsError for refused values); the job
+        that uses them saves them."""
         self.padim_form.apply(self.project.settings)
-        self._save()
         return True
 
     def apply_classifier_settings(self):
         self.classifier_form.apply(self.project.settings)
-        self._save()
         return self.project.settings.classifier
-
-    def _save(self) -> None:
-        if not self.project.readonly:
-            self.project.save_settings()
 
     # --- results ----------------------------------------------------------------------------
 

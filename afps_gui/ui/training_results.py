@@ -57,17 +57,32 @@ class TrainingCurves(QWidget):
 
     def clear(self) -> None:
         self.epochs: list[EpochStats] = []
+        self._loss_top = 0.0
         for curve in (self.loss_curve, self.train_curve, self.val_curve):
             curve.setData([], [])
 
     def add(self, stats: EpochStats) -> None:
         self.epochs.append(stats)
+        self._fix_ranges(stats)
         x = [s.epoch for s in self.epochs]
         self.loss_curve.setData(x, [s.loss for s in self.epochs])
         self.train_curve.setData(x, [s.train_accuracy for s in self.epochs])
         val = [(s.epoch, s.val_accuracy) for s in self.epochs if s.val_accuracy is not None]
         if val:
             self.val_curve.setData([v[0] for v in val], [v[1] for v in val])
+
+    def _fix_ranges(self, stats: EpochStats) -> None:
+        """Fixed axes, grown only when needed: pyqtgraph re-lays its axes (Python, slow while
+        a job competes for the GIL) whenever a range changes, and auto-range changes it on
+        every epoch."""
+        if len(self.epochs) == 1:
+            for plot in (self.loss_plot, self.acc_plot):
+                plot.disableAutoRange()
+                plot.setXRange(0.5, stats.epochs + 0.5, padding=0)
+            self.acc_plot.setYRange(0, 1.02, padding=0)
+        if stats.loss > self._loss_top:
+            self._loss_top = max(stats.loss * 1.25, 1e-3)
+            self.loss_plot.setYRange(0, self._loss_top, padding=0)
 
 
 class TrainingResults(QWidget):

@@ -51,6 +51,7 @@ class ImageView:
     score: Optional[float] = None
     normalised: Optional[float] = None
     mask: Optional[np.ndarray] = None  # bool (h, w) ground truth
+    overlay: Optional[np.ndarray] = None  # (h, w, 4) uint8 coloured map, made off the UI thread
     notes: list[str] = field(default_factory=list)  # why something is missing, for the user
 
 

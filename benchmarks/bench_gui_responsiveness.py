@@ -1,0 +1,215 @@
+"""How long can the UI freeze while a job runs? Drive the real window and measure.
+
+A 10 ms QTimer on the main thread records the time between its ticks while the window fits
+PaDiM and then trains the classifier (the same actions a user clicks). A tick that comes late
+means the main thread could not react: that lateness is the stall a user would feel. The
+target is a longest stall of at most 50 ms.
+
+    .venv/bin/python benchmarks/bench_gui_responsiveness.py            # 200 normals, 224 x 224
+    .venv/bin/python benchmarks/bench_gui_responsiveness.py --limit 60 --input 128 --epochs 3
+
+By default a simulated user also moves through the image list every 300 ms, so that the heat
+map and the patch inspector redraw while the job runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "magnetic-tile"
+TICK_MS = 10
+TARGET_MS = 50.0
+sys.path.insert(0, str(REPO))
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder")
+    p.add_argument("--limit", type=int, default=200, help="normal images to fit on")
+    p.add_argument("--input", type=int, default=224, help="input size (square)")
+    p.add_argument("--per-type", type=int, default=30, help="defect images per type to train on")
+    p.add_argument("--epochs", type=int, default=5, help="classifier epochs")
+    p.add_argument("--no-interact", action="store_true", help="do not move through the images")
+    p.add_argument("--json", type=Path, help="also write the numbers here")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="print what every thread was doing during each stall over 40 ms",
+    )
+    return p.parse_args()
+
+
+def subset(dataset, n_normal: int, per_type: int, seed: int = 0):
+    """The first n_normal normals (plus some to set the threshold) and per_type of each type."""
+    from afps_gui.core.datasets import Dataset
+
+    rng = np.random.default_rng(seed)
+    normals = dataset.normals()
+    keep = list(rng.permutation(len(normals))[: n_normal + max(20, n_normal // 4)])
+    samples = [normals[i] for i in sorted(keep)]
+    for t in dataset.types:
+        of_type = [s for s in dataset.samples if s.label == t]
+        samples += of_type[:per_type]
+    return Dataset(dataset.root, dataset.layout, sorted(samples, key=lambda s: s.rel),
+                   dataset.types)  # fmt: skip
+
+
+class StallProbe:
+    """Records the gaps between ticks of a main-thread timer."""
+
+    heartbeat = 0.0
+
+    def __init__(self):
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.gaps: list[float] = []
+        self._last = None
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> list[float]:
+        self.timer.stop()
+        return list(self.gaps)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(1000 * (now - self._last))
+        self._last = StallProbe.heartbeat = now
+
+
+def explain_stalls(threshold_s: float = 0.04) -> None:
+    """A watchdog thread: when the main thread has not ticked for a while, print every
+    thread's innermost frames, so a stall can be pinned on a line of code. (It needs the GIL
+    too, so a stall caused by C code that holds the GIL is reported just after it.)"""
+    import threading
+    import traceback
+
+    main_id = threading.main_thread().ident
+
+    def watch() -> None:
+        reported = None
+        while True:
+            time.sleep(0.005)
+            beat = StallProbe.heartbeat
+            age = time.perf_counter() - beat
+            if not beat or age < threshold_s or reported == beat:
+                continue
+            reported = beat
+            lines = [f"stall of {1000 * age:.0f} ms so far:"]
+            for tid, frame in sys._current_frames().items():
+                if tid == threading.get_ident():
+                    continue
+                stack = traceback.extract_stack(frame)[-5:]
+                who = "main" if tid == main_id else "worker"
+                where = " <- ".join(f"{f.name} ({Path(f.filename).name}:{f.lineno})"
+                                    for f in reversed(stack))  # fmt: skip
+                lines.append(f"    {who}: {where}")
+            print("\n".join(lines), flush=True)
+
+    threading.Thread(target=watch, daemon=True, name="stall-watchdog").start()
+
+
+def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    outcome = []
+    window.runner.finished.connect(lambda name, result: (outcome.append(result), loop.quit()))
+    mover = QTimer()
+    mover.setInterval(300)
+    mover.timeout.connect(lambda: step_browser(window))
+    probe.start()
+    if interact:
+        mover.start()
+    t0 = time.perf_counter()
+    window.actions[action].trigger()
+    loop.exec()
+    seconds = time.perf_counter() - t0
+    mover.stop()
+    gaps = np.array(probe.stop())
+    return {
+        "phase": action,
+        "outcome": outcome[0] if outcome else "?",
+        "seconds": round(seconds, 1),
+        "ticks": int(gaps.size),
+        "max_ms": round(float(gaps.max()), 1),
+        "p99_ms": round(float(np.percentile(gaps, 99)), 1),
+        "mean_ms": round(float(gaps.mean()), 1),
+        "over_50ms": int((gaps > TARGET_MS).sum()),
+    }
+
+
+def step_browser(window) -> None:
+    view = window.browser.view
+    rows = window.browser.proxy.rowCount()
+    if rows:
+        row = (view.currentIndex().row() + 1) % rows
+        view.setCurrentIndex(window.browser.proxy.index(row, 0))
+
+
+def main() -> int:
+    args = parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    tmp = Path(tempfile.mkdtemp(prefix="afps-bench-gui-"))
+    os.environ["AFPS_HOME"] = str(tmp / "home")
+    from afps_gui.app import make_application
+    from afps_gui.core.classifier import ClassifierConfig
+    from afps_gui.core.datasets import load_dataset
+    from afps_gui.core.padim import PadimConfig
+    from afps_gui.core.project import Project, ProjectSettings
+    from afps_gui.ui import messages
+    from afps_gui.ui.main_window import MainWindow
+
+    app = make_application()
+    shown = []
+    messages.exec_box = lambda box: shown.append(getattr(box, "text", str)()) or 0
+    dataset = subset(load_dataset(args.data, validate=False), args.limit, args.per_type)
+    settings = ProjectSettings(
+        dataset_root=str(args.data),
+        padim=PadimConfig(input_size=(args.input, args.input)),
+        classifier=ClassifierConfig(epochs=args.epochs),
+        n_fit=args.limit,
+    )
+    project = Project.create(tmp / "project", settings, dataset)
+    window = MainWindow()
+    window.show()
+    window.set_project(project)
+    app.processEvents()
+    print(f"{len(dataset.samples)} images ({args.limit} to fit, {args.per_type} per defect type), "
+          f"input {args.input}x{args.input}, {os.cpu_count()} CPU cores, "
+          f"probe every {TICK_MS} ms, simulated user: {not args.no_interact}")  # fmt: skip
+    probe = StallProbe()
+    if args.explain:
+        explain_stalls()
+    results = [run_phase(window, a, probe, not args.no_interact) for a in ("fit", "train")]
+    for r in results:
+        verdict = "OK" if r["max_ms"] <= TARGET_MS else "OVER TARGET"
+        print(f"{r['phase']:>5}: {r['outcome']}, {r['seconds']} s, {r['ticks']} ticks; "
+              f"longest stall {r['max_ms']} ms, p99 {r['p99_ms']} ms, mean tick "
+              f"{r['mean_ms']} ms, {r['over_50ms']} ticks over {TARGET_MS:.0f} ms -> {verdict}")  # fmt: skip
+    if shown:
+        print("messages shown:", shown)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    window.close()
+    ok = all(r["outcome"] == "ok" and r["max_ms"] <= TARGET_MS for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
