@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build the AFPS Inspector one-folder bundle and smoke-test it as an inspection PC would run it.
 #
-#   packaging/build.sh [--cpu-only] [--python PY] [--skip-self-test]
+#   packaging/build.sh [--cpu-only] [--python PY] [--skip-self-test | --test-only]
 #
 #   --cpu-only        leave out the CUDA libraries torch loads only on a GPU and hide every GPU
 #                     at start-up (smaller; that bundle never uses a GPU: see packaging/README.md)
 #   --python PY       the Python whose environment is bundled (default: .venv/bin/python)
 #   --skip-self-test  build only
+#   --test-only       do not build: check and self-test the bundle already in packaging/dist
 #
 # Output: packaging/dist/afps-inspector/{afps-gui,afps,_internal/} (work files: packaging/build/).
 # After the build, the bundle's own executables run with an empty environment (PATH=/usr/bin:/bin,
@@ -21,13 +22,15 @@ ROOT="$(dirname "$HERE")"
 PY="$ROOT/.venv/bin/python"
 CPU_ONLY=0
 SELF_TEST=1
+BUILD=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --cpu-only) CPU_ONLY=1 ;;
         --python) PY="$2"; shift ;;
         --skip-self-test) SELF_TEST=0 ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --test-only) BUILD=0 ;;
+        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -44,13 +47,15 @@ SPEC_ARGS=()
     exit 1
 }
 
-echo "== building $BUNDLE (cpu-only: $CPU_ONLY) with $("$PY" -m PyInstaller --version) from a clean work folder"
-rm -rf "$WORK" "$BUNDLE"
-start=$(date +%s)
-(cd "$ROOT" && "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
-    --workpath "$WORK" --distpath "$DIST" "$HERE/afps_inspector.spec" "${SPEC_ARGS[@]}")
-elapsed=$(($(date +%s) - start))
-printf '== build took %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+if [ "$BUILD" = 1 ]; then
+    echo "== building $BUNDLE (cpu-only: $CPU_ONLY) with PyInstaller $("$PY" -m PyInstaller --version) from a clean work folder"
+    rm -rf "$WORK" "$BUNDLE"
+    start=$(date +%s)
+    (cd "$ROOT" && "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
+        --workpath "$WORK" --distpath "$DIST" "$HERE/afps_inspector.spec" "${SPEC_ARGS[@]}")
+    elapsed=$(($(date +%s) - start))
+    printf '== build took %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+fi
 echo "== bundle size: $(du -sh "$BUNDLE" | cut -f1) ($(find "$BUNDLE" -type f | wc -l) files)"
 
 for f in "$BUNDLE/afps-gui" "$BUNDLE/afps" \
@@ -70,10 +75,11 @@ import sys
 for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
     if p not in ("/usr", "/usr/local", "/"):
         print(p)')
-for p in /usr/lib/python3* /usr/local/lib/python3* /usr/bin/python* /usr/local/bin/python* \
-    /bin/python* "$HOME/.pyenv" "$HOME/.local/lib"; do
+for p in /usr/lib/python3* /usr/local/lib/python3* /usr/bin/python3* /usr/local/bin/python3* \
+    "$HOME/.pyenv" "$HOME/.local/lib"; do
     [ -e "$p" ] && HIDE+=("$p")
 done
+mapfile -t HIDE < <(printf '%s\n' "${HIDE[@]}" | sort -u)
 
 ISOLATE='
 set -euo pipefail
@@ -106,20 +112,26 @@ else
 fi
 
 # Every shared library of the bundle must find its dependencies inside the bundle (the
-# bootloader puts _internal on LD_LIBRARY_PATH); only the NVIDIA driver's own libraries,
-# installed with the driver on a GPU PC, may be missing.
+# bootloader puts _internal on LD_LIBRARY_PATH), except for system libraries that only optional
+# plug-ins need, which load where the PC has them:
+OPTIONAL_SYSTEM_LIBS=(
+    'libcuda\.so' 'libnvidia-'          # the NVIDIA driver's own, installed with the driver
+    'libwayland-' 'libgtk-3' 'libgdk-3' # Qt's Wayland platform and GTK3 theme plug-ins
+    'libibverbs' 'libmlx5' 'librdmacm'  # GPUDirect RDMA of cuFile (libcufile_rdma)
+    'libmpi\.' 'liboshmem' 'libpmix' 'libfabric' 'libucp' 'libucs' # NVSHMEM's multi-node plug-ins
+)
 echo "== checking the shared libraries of the bundle"
+optional="$(IFS='|'; echo "${OPTIONAL_SYSTEM_LIBS[*]}")"
 missing="$(in_bundle_env "LD_LIBRARY_PATH=$BUNDLE/_internal" bash -c '
     find "$1/_internal" -name "*.so*" -type f | while read -r lib; do
-        ldd "$lib" 2>/dev/null | grep "not found" | sed "s|^|${lib#$1/}: |"
-    done' check "$BUNDLE" |
-    grep -vE 'lib(cuda|nvidia-ml|nvidia-[a-z-]+)\.so(\.[0-9]+)* => not found' || true)"
+        ldd "$lib" 2>/dev/null | grep "not found" | sed "s|^[[:space:]]*|${lib#$1/}: |"
+    done' check "$BUNDLE" | grep -vE "(${optional})[^ ]* => not found" || true)"
 if [ -n "$missing" ]; then
     echo "build.sh: libraries of the bundle with unresolved dependencies:" >&2
     echo "$missing" | sort -u >&2
     exit 1
 fi
-echo "   all resolved (the NVIDIA driver's libcuda is the PC's)"
+echo "   all resolved inside the bundle, but for optional plug-ins' system libraries"
 
 in_bundle_env "$BUNDLE/afps" --help >/dev/null
 echo "== afps --help: ok"
