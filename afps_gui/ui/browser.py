@@ -66,8 +66,8 @@ class BrowserWidget(QWidget):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        self.view.setColumnWidth(COL_IMAGE, 230)
-        for col, width in ((1, 70), (2, 80), (3, 80), (4, 80), (5, 70), (6, 64)):
+        self.view.setColumnWidth(COL_IMAGE, 180)
+        for col, width in ((1, 62), (2, 66), (3, 74), (4, 56), (5, 56), (6, 40)):
             self.view.setColumnWidth(col, width)
         self.view.setWordWrap(False)
         self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)

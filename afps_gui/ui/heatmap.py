@@ -101,14 +101,15 @@ class HeatmapViewer(QWidget):
         self._set_colormap(COLORMAPS[0])
         self._show_notes(["Open a project and pick an image."])
 
-    def _controls(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _controls(self) -> QVBoxLayout:
+        """Two short rows rather than one long one: the dock may be narrow."""
+        row = QVBoxLayout()
         self.cmap_box = QComboBox()
         self.cmap_box.addItems(COLORMAPS)
         self.cmap_box.currentTextChanged.connect(self._set_colormap)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(55)
+        self.opacity.setValue(70)
         self.opacity.setMaximumWidth(110)
         self.opacity.valueChanged.connect(lambda v: self.overlay.setOpacity(v / 100))
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
@@ -128,16 +129,19 @@ class HeatmapViewer(QWidget):
         self.mask_box = QCheckBox("Ground-truth mask")
         self.mask_box.setChecked(True)
         self.mask_box.toggled.connect(lambda on: self.mask_outline.setVisible(on))
+        top = QHBoxLayout()
         for widget in (QLabel("Colours"), self.cmap_box, QLabel("Opacity"), self.opacity):
-            row.addWidget(widget)
-        row.addSpacing(12)
+            top.addWidget(widget)
+        top.addSpacing(12)
+        top.addWidget(self.mask_box)
+        top.addStretch(1)
+        bottom = QHBoxLayout()
         for widget in (QLabel("Threshold"), self.threshold_slider, self.threshold_label):
-            row.addWidget(widget)
-        row.addWidget(self.reset_button)
-        row.addWidget(self.save_button)
-        row.addSpacing(12)
-        row.addWidget(self.mask_box)
-        row.addStretch(1)
+            bottom.addWidget(widget, 1 if widget is self.threshold_slider else 0)
+        bottom.addWidget(self.reset_button)
+        bottom.addWidget(self.save_button)
+        row.addLayout(top)
+        row.addLayout(bottom)
         return row
 
     def _readouts(self) -> QHBoxLayout:

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMenu,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
 
 from .. import resources
 from ..core.devices import describe_device, resolve_device
@@ -84,22 +92,42 @@ class MainWindow(QMainWindow):
         self.docks = {
             "browser": self._dock("Images", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea),
             "heatmap": self._dock("Heat map", self.heatmap, Qt.DockWidgetArea.RightDockWidgetArea),
+            "training": self._dock(
+                "Training", self.training, Qt.DockWidgetArea.RightDockWidgetArea
+            ),
             "inspector": self._dock(
                 "Patch inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea
             ),
-            "training": self._dock(
-                "Training", self.training, Qt.DockWidgetArea.BottomDockWidgetArea
-            ),
-            "review": self._dock("Review", review_widget, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "review": self._dock("Review", review_widget, Qt.DockWidgetArea.RightDockWidgetArea),
         }
+        # Default layout: the image list on the left; the heat map, the patch inspector and
+        # training as tabs on the right (tabs on top, where people look for them), the review
+        # panel below them, so that reviewing shows the heat map of the image at hand. (A second
+        # group of tabs would do too, but Qt 6.12 then leaves a stray copy of its tab bar
+        # painted over the image list.)
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+        self.splitDockWidget(self.docks["heatmap"], self.docks["review"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.docks["heatmap"], self.docks["inspector"])
-        self.tabifyDockWidget(self.docks["training"], self.docks["review"])
+        self.tabifyDockWidget(self.docks["heatmap"], self.docks["training"])
         self.docks["heatmap"].raise_()
-        self.docks["training"].raise_()
-        self.resizeDocks([self.docks["browser"]], [560], Qt.Orientation.Horizontal)
+        self._sized = False
+
+    def _default_sizes(self) -> None:
+        """Share the room out once the window has its real size (docks ignore sizes before)."""
+        w, h = self.width(), self.height()
+        self.resizeDocks([self.docks["browser"]], [max(420, w // 3)], Qt.Orientation.Horizontal)
         self.resizeDocks(
-            [self.docks["heatmap"], self.docks["training"]], [600, 330], Qt.Orientation.Vertical
+            [self.docks["heatmap"], self.docks["review"]],
+            [int(h * 0.62), int(h * 0.38)],
+            Qt.Orientation.Vertical,
         )
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            if not self.prefs.window_state:
+                QTimer.singleShot(100, self._default_sizes)
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -301,6 +329,8 @@ class MainWindow(QMainWindow):
         if config is None:
             return False
         self.training.training_started()
+        if after is None:  # from the review panel, keep the heat map in view
+            self.docks["training"].raise_()
         return self.start_job(
             "Training the classifier",
             project_jobs.saving_settings(
@@ -322,6 +352,7 @@ class MainWindow(QMainWindow):
         if not self._require_project():
             return False
         self.training.tabs.setCurrentWidget(self.training.sweep)
+        self.docks["training"].raise_()
         return self.start_job(
             "Running the sweep",
             project_jobs.sweep_job(self.project, plan),
@@ -545,6 +576,7 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state)
         for dock in self.docks.values():
             dock.show()
+        self._default_sizes()
 
     def _restore_layout(self) -> None:
         if self.prefs.window_geometry:

@@ -22,7 +22,10 @@ def colourise(amap: np.ndarray, levels: tuple[float, float], cmap_name: str) -> 
     scaled = np.clip((amap - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
     lut = pg.colormap.get(cmap_name).getLookupTable(0.0, 1.0, 256, alpha=True)
     index = (scaled * 255).astype(np.uint8)
-    return np.ascontiguousarray(lut[index])
+    rgba = lut[index]
+    # Low scores are mostly see-through, so the part itself stays visible where it is normal.
+    rgba[..., 3] = (255 * (0.2 + 0.8 * scaled)).astype(np.uint8)
+    return np.ascontiguousarray(rgba)
 
 
 def shrink_step(shape: tuple[int, int], max_side: int = OUTLINE_MAX_SIDE) -> int:

@@ -133,7 +133,7 @@ class PatchInspector(QWidget):
         layout.addWidget(self.prediction_label)
         layout.addWidget(self.note_label)
 
-    def _controls(self) -> QHBoxLayout:
+    def _controls(self) -> QVBoxLayout:
         row = QHBoxLayout()
         self.strategy_box = QComboBox()
         self.strategy_box.addItems(STRATEGIES)
@@ -173,11 +173,15 @@ class PatchInspector(QWidget):
             row.addWidget(QLabel(text))
             row.addWidget(w)
         row.addWidget(self.resample_button)
-        row.addSpacing(10)
-        row.addWidget(self.compare_box)
-        row.addWidget(self.attention_box)
         row.addStretch(1)
-        return row
+        options = QHBoxLayout()
+        options.addWidget(self.compare_box)
+        options.addWidget(self.attention_box)
+        options.addStretch(1)
+        rows = QVBoxLayout()
+        rows.addLayout(row)
+        rows.addLayout(options)
+        return rows
 
     def _histogram(self) -> pg.PlotWidget:
         self.hist = pg.PlotWidget(background="w")
@@ -186,6 +190,8 @@ class PatchInspector(QWidget):
         self.hist.setLabel("left", "share of patches")
         self.hist.addLegend(offset=(-10, 5))
         self.hist.setMouseEnabled(x=False, y=False)
+        for axis in ("left", "bottom"):
+            self.hist.getAxis(axis).enableAutoSIPrefix(False)
         self.hist_all = self.hist.plot(
             [0, 1], [0], stepMode="center", fillLevel=0, brush=(120, 120, 120, 90),
             pen=pg.mkPen("#666"), name="all patches",
@@ -335,7 +341,7 @@ class PatchInspector(QWidget):
         p = self.clf_view.prediction
         att = np.asarray(p.attention, dtype=float)
         rel = att / att.max() if att.max() > 0 else att
-        sizes = 4 + 14 * np.sqrt(rel)
+        sizes = 3 + 9 * np.sqrt(rel)
         brushes = [pg.mkBrush(ATTENTION_MAP.map(float(v), mode="qcolor")) for v in rel]
         self.left.set_points(view, p.positions, "", sizes=sizes, brushes=brushes)
         self.left.title.setText(

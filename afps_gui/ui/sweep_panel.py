@@ -60,6 +60,7 @@ class SweepPanel(QWidget):
         self.plot.setLabel("left", "accuracy (%)")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.addLegend(offset=(-8, 8))
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         split.addWidget(self.tables)
         split.addWidget(self.plot)
         layout.addWidget(split, 1)

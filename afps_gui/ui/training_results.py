@@ -53,6 +53,7 @@ class TrainingCurves(QWidget):
         plot.setLabel("left", ylabel)
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setMinimumHeight(150)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" confuses
         return plot
 
     def clear(self) -> None:
