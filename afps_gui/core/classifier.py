@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .devices import resolve_device
+from .devices import cpu_threads, resolve_device
 from .errors import AfpsError, ModelFileError
 from .jobs import Progress, check_cancel, no_progress
 from .modelfile import load_model, save_model
@@ -228,7 +228,12 @@ class DefectClassifier:
 
     # --- training ---------------------------------------------------------------------------
 
-    def fit(
+    def fit(self, train: Sequence[Example], val: Sequence[Example] = (), **kwargs) -> TrainHistory:
+        """Train on labelled examples; ``val`` adds a held-out accuracy to every epoch's stats."""
+        with cpu_threads(1, self.device):
+            return self._fit(train, val, **kwargs)
+
+    def _fit(
         self,
         train: Sequence[Example],
         val: Sequence[Example] = (),
@@ -283,7 +288,7 @@ class DefectClassifier:
                 correct += int((logits.argmax(1) == y).sum())
             stats = EpochStats(epoch + 1, c.epochs, total_loss / len(train), correct / len(train))
             if val:
-                preds = self.predict(val)
+                preds = self._predict(val)
                 stats.val_accuracy = float(
                     np.mean([p.index == ex.label for p, ex in zip(preds, val)])
                 )
@@ -296,12 +301,16 @@ class DefectClassifier:
 
     # --- prediction -------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def predict(
-        self, examples: Sequence[Example], *, seed: Optional[int] = None, batch_size: int = 64
-    ) -> list[Prediction]:
+    def predict(self, examples: Sequence[Example], **kwargs) -> list[Prediction]:
         """Classify examples. Patch selection uses each image's own anomaly map and a fixed seed,
         so the same image always gets the same patches and the same answer."""
+        with cpu_threads(1, self.device):
+            return self._predict(examples, **kwargs)
+
+    @torch.no_grad()
+    def _predict(
+        self, examples: Sequence[Example], *, seed: Optional[int] = None, batch_size: int = 64
+    ) -> list[Prediction]:
         self.net.eval()
         seed = self.config.seed if seed is None else seed
         out: list[Prediction] = []
