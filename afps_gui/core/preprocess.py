@@ -2,8 +2,8 @@
 
 Two ways to reach the model's input size:
 - ``squash``: resize to exactly H x W (the PaDiM default; distorts the aspect ratio);
-- ``fit``: keep the aspect ratio, scale to fit inside H x W and pad the rest by repeating the
-  border. Long thin parts stay long and thin, and a classifier cannot learn the photo's shape
+- ``fit``: keep the aspect ratio, scale to fit inside H x W and pad the rest with a mirror
+  image of the part. Long thin parts stay long and thin, and a classifier cannot learn the photo's shape
   from the stretch of its texture. The valid (unpadded) box travels with the tensor.
 """
 
@@ -60,8 +60,18 @@ def to_input(image: np.ndarray, size: tuple[int, int], mode: str = "squash"):
         t[None], size=(nh, nw), mode="bilinear", antialias=True, align_corners=False
     )
     top, left = (H - nh) // 2, (W - nw) // 2
-    out = F.pad(resized, (left, W - nw - left, top, H - nh - top), mode="replicate")
+    out = _mirror_pad(resized, (left, W - nw - left, top, H - nh - top))
     return out[0], Box(top, top + nh, left, left + nw)
+
+
+def _mirror_pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Pad by mirroring the image (texture continues across the border, so the backbone sees
+    no artificial edge there); what a mirror cannot cover on very thin images is replicated."""
+    h, w = x.shape[-2:]
+    first = (min(pad[0], w - 1), min(pad[1], w - 1), min(pad[2], h - 1), min(pad[3], h - 1))
+    x = F.pad(x, first, mode="reflect")
+    rest = tuple(p - f for p, f in zip(pad, first))
+    return F.pad(x, rest, mode="replicate") if any(rest) else x
 
 
 def mask_to_input(mask: np.ndarray, size: tuple[int, int], box: Box) -> np.ndarray:
