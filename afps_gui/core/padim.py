@@ -32,14 +32,16 @@ KIND = "afps-padim"
 @dataclass
 class PadimConfig:
     backbone: str = DEFAULT_BACKBONE
-    input_size: tuple[int, int] = (256, 256)  # (height, width) of the model input
-    resize: str = "squash"  # "squash" or "fit" (keep the aspect ratio)
+    # Defaults are the best measured on magnetic tiles (README): 224 x 224, aspect kept, 3 x 3
+    # feature neighbourhoods: image AUROC 0.962, pixel AUROC 0.841.
+    input_size: tuple[int, int] = (224, 224)  # (height, width) of the model input
+    resize: str = "fit"  # "fit" keeps the aspect ratio (mirror padding); "squash" stretches
     d: Optional[int] = None  # random channel subset size; None keeps every channel
     seed: int = 0
     sigma: float = 4.0  # Gaussian blur of the upsampled map, in input pixels
     eps: float = 0.01  # added to every covariance diagonal
     batch_size: int = 16
-    feature_pool: int = 1  # k x k average of each stage's features (3 = PatchCore's neighbourhood)
+    feature_pool: int = 3  # k x k average of each stage's features (1 = off)
 
     def __post_init__(self):
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
