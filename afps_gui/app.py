@@ -68,6 +68,13 @@ def make_application():
     from .workers import warm_up_imports
 
     warm_up_imports()
+    import gc
+
+    # Torch leaves many long-lived objects: a full garbage collection then stalls the UI for
+    # 75-176 ms (measured by benchmarks/bench_review_speed.py). Freezing what start-up created
+    # keeps those objects out of every later collection.
+    gc.collect()
+    gc.freeze()
     return app
 
 
