@@ -395,21 +395,21 @@ class PadimModel:
 
 
 def _inverse_spd(cov: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-    """Invert symmetric positive definite matrices in float64, in chunks.
+    """Invert symmetric positive definite matrices with a batched Cholesky, in chunks.
 
-    With + eps I every covariance is positive definite with condition number at most
-    lambda_max / eps, so LU with partial pivoting is as safe as Cholesky here, and torch's
-    batched LU inverse measured 10x faster than its batched Cholesky on a CPU (2 cores). A
-    matrix that still fails gets more ridge instead of failing the whole fit.
+    Cholesky is the numerically safe route for covariances, and the only batched inverse we
+    found that does not deadlock in torch 2.14.1 (MKL) once torch.set_num_threads has been
+    changed in the process (batched LU inverse and solve hang: reproduced). A matrix that is
+    not positive definite even after + eps I gets more ridge instead of failing the fit.
     """
     out = torch.empty_like(cov)
     eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
     for start in range(0, cov.shape[0], chunk):
         c = cov[start : start + chunk]
-        inv, info = torch.linalg.inv_ex(c)
+        L, info = torch.linalg.cholesky_ex(c)
         bad = info != 0
         if bool(bad.any()):
             ridge = 1e-3 * c[bad].diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
-            inv[bad] = torch.linalg.inv(c[bad] + ridge * eye)
-        out[start : start + chunk] = (inv + inv.transpose(1, 2)) / 2  # exact symmetry
+            L[bad] = torch.linalg.cholesky(c[bad] + ridge * eye)
+        out[start : start + chunk] = torch.cholesky_inverse(L)
     return out
