@@ -26,7 +26,9 @@ def backbone():
 def fitted(backbone):
     rng = np.random.default_rng(0)
     model = PadimModel(
-        PadimConfig(input_size=(64, 64), d=40, batch_size=4, feature_pool=1), device="cpu", backbone=backbone
+        PadimConfig(input_size=(64, 64), d=40, batch_size=4, feature_pool=1),
+        device="cpu",
+        backbone=backbone,
     )
     model.fit([texture(rng) for _ in range(12)])
     return model
