@@ -253,7 +253,16 @@ def score_project(
     entries = dict(project.cache.index["images"]) if partial else {}
     preds: list[StoredPrediction] = []
     skipped: list[tuple[str, str]] = []
-    n_anom = n_cls = 0
+    n_anom = 0
+    pending: list[tuple[str, float, Example]] = []  # anomalous images waiting to be classified
+
+    def classify_pending() -> None:
+        # One classifier call per 32 images: far cheaper than one per image.
+        found = clf.predict([ex for _, _, ex in pending])
+        for (rel, value, _), p in zip(pending, found):
+            preds.append(StoredPrediction(rel, p.label, p.confidence, value, clf_id))
+        pending.clear()
+
     for sample, score in padim.score_items(
         samples, keep_embeddings=clf is not None, progress=progress, cancel=cancel, skipped=skipped
     ):
@@ -266,10 +275,13 @@ def score_project(
             continue
         n_anom += 1
         if clf is not None:
-            p = clf.predict([to_example(score)])[0]
-            preds.append(StoredPrediction(sample.rel, p.label, p.confidence, score.score, clf_id))
-            n_cls += 1
+            pending.append((sample.rel, score.score, to_example(score)))
+            if len(pending) >= 32:
+                classify_pending()
     check_cancel(cancel)
+    if pending:
+        classify_pending()
+    n_cls = sum(1 for p in preds if p.model_id == clf_id) if clf is not None else 0
     project.cache.write_index(padim_id, entries)
     project.store.set_predictions(preds)
     return ScoreResult(len(entries), n_anom, n_cls, time.perf_counter() - t0, skipped)
