@@ -21,8 +21,11 @@ from .jobs import atomic_write
 
 def save_model(path: str | os.PathLike, kind: str, version: int, settings: dict, tensors: dict):
     payload = {"kind": kind, "format_version": version, "settings": settings, "tensors": tensors}
-    with atomic_write(path) as tmp:
-        torch.save(payload, tmp)
+    # Through a Python file object: each chunk goes through file.write, which releases the GIL
+    # while the kernel writes. Given a path, torch writes from C++ holding the GIL, and when
+    # the kernel throttles a 370 MB write the UI thread froze for up to 200 ms (measured).
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def _read(path: Path, what: str, mmap: bool = False) -> Any:
