@@ -110,6 +110,10 @@ def padim_config(args):
     )
 
 
+def _fit_kwargs(args) -> dict:
+    return {"n_fit": args.n_fit, "seed": args.seed, "device": args.device, "weights": args.weights}
+
+
 def load_data(args):
     from .core.datasets import load_dataset
 
@@ -174,8 +178,7 @@ def cmd_experiment(args) -> int:
     from .core.classifier import ClassifierConfig
     from .core.experiment import ExperimentPlan, markdown_tables, plot_accuracy_vs_n, run_experiment
     from .core.jobs import atomic_write
-    from .core.padim import PadimModel
-    from .core.pipeline import build_examples
+    from .core.pipeline import build_examples, fit_on_normals
 
     ds = load_data(args)
     classes = ds.resolve_types(args.classes)
@@ -195,13 +198,11 @@ def cmd_experiment(args) -> int:
         test_fraction=args.test_fraction,
         base=base,
     )
-    from .core.datasets import split_normals
-
-    split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
-    padim = PadimModel(padim_config(args), device=args.device, weights=args.weights)
     t0 = time.perf_counter()
     with progress_bar("Fitting PaDiM", args.quiet) as bar:
-        padim.fit(split.fit, progress=bar)
+        padim, _, _ = fit_on_normals(
+            ds, padim_config(args), **_fit_kwargs(args), calibrate=False, progress=bar
+        )
     with progress_bar("Embedding defects", args.quiet) as bar:
         examples, _ = build_examples(padim, samples, classes, progress=bar)
     with progress_bar("Training classifiers", args.quiet) as bar:
@@ -231,8 +232,7 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from .core.datasets import split_normals
-    from .core.padim import PadimModel
+    from .core.pipeline import fit_on_normals
 
     if args.project:
         from .core import pipeline
@@ -246,14 +246,8 @@ def cmd_fit(args) -> int:
     if not args.data or not args.out:
         raise AfpsError("fit needs DATA and --out MODEL.pt (or --project DIR).")
     ds = load_data(args)
-    split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
-    padim = PadimModel(padim_config(args), device=args.device, weights=args.weights)
     with progress_bar("Fitting", args.quiet) as bar:
-        rep = padim.fit(split.fit, progress=bar)
-    with progress_bar("Calibrating", args.quiet) as bar:
-        scores = [s.score for _, s in padim.score_items(split.val, progress=bar)]
-    if scores:
-        padim.calibrate(scores)
+        padim, _, rep = fit_on_normals(ds, padim_config(args), **_fit_kwargs(args), progress=bar)
     padim.save(args.out)
     print(f"fitted on {rep.n_images} images; threshold {padim.threshold}; wrote {args.out}")
     return 0
@@ -579,10 +573,14 @@ def _train_options(p):
     p.add_argument(
         "--afps-sd", type=float, default=0.15, help="AFPS sd as a fraction of the grid side"
     )
-    p.add_argument("--epochs", type=int, default=40)
+    _optimiser_options(p, epochs=40)
+
+
+def _optimiser_options(p, epochs: int, epochs_help: str = "training epochs"):
+    p.add_argument("--epochs", type=int, default=epochs, help=f"{epochs_help} (default {epochs})")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--test-fraction", type=float, default=0.4)
+    p.add_argument("--test-fraction", type=float, default=0.4, help="held-out share of defects")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -610,12 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--afps-sd", type=float, default=0.15, help="AFPS sd in the N sweep")
     p.add_argument("--sd-n", type=int, default=100, help="N in the sd sweep")
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument(
-        "--epochs", type=int, default=20, help="per run (default 20: accuracy plateaus by ~10)"
-    )
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--test-fraction", type=float, default=0.4)
+    _optimiser_options(p, epochs=20, epochs_help="epochs per run (accuracy plateaus by ~10)")
     p.add_argument(
         "--no-scores", action="store_true", help="tokens without the patch anomaly score"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -70,6 +71,7 @@ class ImageScore:
 class FitReport:
     n_images: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -213,6 +215,7 @@ class PadimModel:
         if len(items) < 2:
             raise AfpsError("Fitting needs at least 2 normal images; add more defect-free images.")
         self.channel_idx = None
+        t0 = time.perf_counter()
         skipped: list[tuple[str, str]] = []
         shift = s1 = s2 = None
         n = 0
@@ -249,7 +252,7 @@ class PadimModel:
         self.inv_cov = _inverse_spd(cov).float()
         self.n_train = n
         self.threshold = None
-        return FitReport(n, skipped)
+        return FitReport(n, skipped, time.perf_counter() - t0)
 
     # --- score ------------------------------------------------------------------------------
 

@@ -15,12 +15,12 @@ from typing import Optional
 import numpy as np
 
 from .classifier import ClassifierConfig, DefectClassifier, EpochStats, Example, TrainHistory
-from .datasets import Dataset, Sample, split_normals
+from .datasets import Dataset, NormalSplit, Sample, split_normals
 from .errors import AfpsError
 from .jobs import Progress, check_cancel, no_progress
 from .labels import Prediction as StoredPrediction
 from .metrics import classification_report, image_auroc, pixel_auroc, pro_score
-from .padim import ImageScore, PadimConfig, PadimModel
+from .padim import FitReport, ImageScore, PadimConfig, PadimModel
 from .preprocess import mask_to_input
 from .project import Project, default_model_id
 from .taxonomy import NORMAL
@@ -93,6 +93,27 @@ class DetectionResult:
         return asdict(self)
 
 
+def fit_on_normals(
+    dataset: Dataset,
+    config: PadimConfig,
+    *,
+    n_fit: Optional[int] = None,
+    seed: int = 0,
+    device: str = "auto",
+    weights: Optional[str] = None,
+    calibrate: bool = True,
+    progress: Progress = no_progress,
+    cancel: Optional[threading.Event] = None,
+) -> tuple[PadimModel, NormalSplit, FitReport]:
+    """Fit PaDiM on a dataset's normal fit split; calibrate the threshold on its validation split."""
+    split = split_normals(dataset.normals(), seed, n_fit=n_fit)
+    padim = PadimModel(config, device=device, weights=weights)
+    report = padim.fit(split.fit, progress=progress, cancel=cancel)
+    if calibrate and split.val:
+        padim.calibrate([s.score for _, s in padim.score_items(split.val, cancel=cancel)])
+    return padim, split, report
+
+
 def evaluate_detection(
     dataset: Dataset,
     config: PadimConfig,
@@ -111,16 +132,17 @@ def evaluate_detection(
     threshold, so they are measured on every held-out normal image (validation and test) and
     every defective image: more negatives, less noise.
     """
-    split = split_normals(dataset.normals(), seed, n_fit=n_fit)
-    padim = PadimModel(config, device=device, weights=weights)
-    t0 = time.perf_counter()
-    report = padim.fit(split.fit, progress=_stage(progress, 0, 0.6), cancel=cancel)
-    fit_s = time.perf_counter() - t0
-    val_scores = (
-        [s.score for _, s in padim.score_items(split.val, cancel=cancel)] if split.val else []
+    padim, split, report = fit_on_normals(
+        dataset,
+        config,
+        n_fit=n_fit,
+        seed=seed,
+        device=device,
+        weights=weights,
+        progress=_stage(progress, 0, 0.6),
+        cancel=cancel,
     )
-    if val_scores:
-        padim.calibrate(val_scores)
+    fit_s = report.seconds
     test = split.val + split.test + dataset.anomalies()
     labels, scores, masks, maps, kinds = [], [], [], [], []
     skipped = list(report.skipped)
