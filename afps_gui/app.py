@@ -65,8 +65,9 @@ def make_application():
     app.setOrganizationName("AFPS")
     app.setWindowIcon(icon("app"))
     app.setStyleSheet(style_sheet())
-    from .workers import warm_up_imports
+    from .workers import tune_for_the_ui, warm_up_imports
 
+    tune_for_the_ui()
     warm_up_imports()
     import gc
 

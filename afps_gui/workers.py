@@ -3,7 +3,9 @@
 Two kinds of background work:
 
 - *Jobs* (fit, score, train, sweep, demo creation): heavy, one at a time, cancellable, with
-  progress. ``JobRunner`` owns the single running ``JobWorker`` (a QThread).
+  progress. ``JobRunner`` owns the single running ``JobWorker`` (a QThread). A job given as a
+  ``ProcessJob`` runs in a child process that the worker supervises (see job_process: the
+  window's fit, score, train and sweep do); a plain function runs in the worker thread itself.
 - *Tasks* (load a model for the heat map, classify one image for the inspector): light, and
   only the newest request per key matters. ``TaskRunner`` runs them on a one-thread pool and drops
   results that a newer request has made stale.
@@ -15,85 +17,60 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
-from .core.errors import AfpsError, Cancelled
+from .core.errors import Cancelled
+from .job_process import (  # noqa: F401 - JobContext and Failure are this module's API too
+    PROGRESS_INTERVAL_S,
+    Failure,
+    JobContext,
+    ProcessJob,
+    Throttle,
+    describe_failure,
+    run_in_child,
+    torch_threads_for_jobs,
+)
 
 log = logging.getLogger("afps.workers")
 
-# A progress signal more often than this makes the main thread busy redrawing for nothing, and
-# each emission takes the GIL from the worker: 20 per second is smooth enough for a progress bar.
-PROGRESS_INTERVAL_S = 0.05
+# The GIL changes hands at least this often in the app. With Python's default (5 ms) a worker
+# thread busy in Python-level code (a viewer task decoding an image or loading a model) makes
+# the main thread wait up to 5 ms every time it takes the GIL back after a Qt call, and one
+# repaint or a dock raised makes dozens of those: measured stalls of 100+ ms. At 0.5 ms the UI
+# stays smooth and a worker thread loses ~2 %.
+UI_SWITCH_INTERVAL_S = 0.0005
 
 
-@dataclass
-class JobContext:
-    """What a job function receives: the core callbacks plus a way to post partial results."""
+def tune_for_the_ui() -> None:
+    """Called once by the GUI at start-up (never by the CLI, which has no UI to keep smooth).
 
-    progress: Callable[[int, int, str], None]
-    cancel: threading.Event
-    post: Callable[[Any], None]
+    The app's own torch work is light (one image for the viewers: the heavy jobs run in a child
+    process), so the app keeps torch on one thread: a second one would wake on every small op
+    and take the core that the UI thread needs to draw."""
+    import torch
 
-
-@dataclass
-class Failure:
-    """A failed job or task, ready to show: the message the user reads and the details."""
-
-    message: str
-    details: str
-    expected: bool  # an AfpsError (written for users) rather than a bug
-
-
-def describe_failure(exc: BaseException) -> Failure:
-    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    if isinstance(exc, AfpsError):
-        return Failure(str(exc), details, True)
-    if isinstance(exc, MemoryError):
-        return Failure(
-            "The computer ran out of memory. Try a smaller input size, a smaller d, or fewer "
-            "images, then run it again.",
-            details,
-            False,
-        )
-    return Failure(
-        f"Something unexpected went wrong ({type(exc).__name__}: {exc}). Nothing that was "
-        "saved before has been changed; the details below are also in the log.",
-        details,
-        False,
-    )
-
-
-# While a job runs, the GIL changes hands at least this often. With Python's default (5 ms) a
-# worker busy in Python-level torch code (attention layers, data loading) makes the main thread
-# wait up to 5 ms every time it gets the GIL back after a Qt call, and a repaint makes hundreds
-# of those: measured stalls of 100+ ms. At 0.5 ms the UI stays smooth and the job loses ~2 %.
-JOB_SWITCH_INTERVAL_S = 0.0005
+    sys.setswitchinterval(min(sys.getswitchinterval(), UI_SWITCH_INTERVAL_S))
+    torch.set_num_threads(1)
 
 
 @contextlib.contextmanager
 def leave_a_core_for_the_ui():
-    """Let torch use all cores but one while a job runs, so that the UI keeps a core to draw,
-    and hand the GIL over often enough that the UI thread never waits long for it."""
+    """Let torch use all cores but one while a job runs, so that the UI keeps a core to draw."""
     import torch
 
     previous = torch.get_num_threads()
-    switch = sys.getswitchinterval()
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    sys.setswitchinterval(min(switch, JOB_SWITCH_INTERVAL_S))
+    torch.set_num_threads(torch_threads_for_jobs())
     try:
         yield
     finally:
         torch.set_num_threads(previous)
-        sys.setswitchinterval(switch)
 
 
 # Modules the jobs import on first use. Importing them in a worker stalls the UI: loading a
@@ -126,30 +103,6 @@ def warm_up_imports() -> None:
     torch.load(buffer, weights_only=True)
 
 
-class _Throttle:
-    """Pass on at most one progress report per interval, plus the last one."""
-
-    def __init__(self, emit: Callable[[int, int, str], None], interval: float):
-        self._emit = emit
-        self._interval = interval
-        self._last = 0.0
-        self._pending: Optional[tuple[int, int, str]] = None
-
-    def __call__(self, done: int, total: int, message: str = "") -> None:
-        now = time.monotonic()
-        if now - self._last >= self._interval or (total and done >= total):
-            self._last = now
-            self._pending = None
-            self._emit(int(done), int(total), str(message))
-        else:
-            self._pending = (int(done), int(total), str(message))
-
-    def flush(self) -> None:
-        if self._pending is not None:
-            self._emit(*self._pending)
-            self._pending = None
-
-
 class JobWorker(QThread):
     """One job function run in its own thread: fn(JobContext) -> result."""
 
@@ -170,27 +123,53 @@ class JobWorker(QThread):
         self.cancel_event.set()
 
     def run(self) -> None:
-        throttle = _Throttle(self.progress.emit, PROGRESS_INTERVAL_S)
-        ctx = JobContext(throttle, self.cancel_event, self.posted.emit)
         log.info("Job started: %s", self.name)
         t0 = time.perf_counter()
-        try:
-            with leave_a_core_for_the_ui():
-                result = self.fn(ctx)
-        except Cancelled:
+        if isinstance(self.fn, ProcessJob):
+            outcome = self._run_in_child(self.fn)
+        else:
+            outcome = self._run_here()
+        kind = outcome[0]
+        if kind == "ok":
+            log.info("Job finished: %s (%.1f s)", self.name, time.perf_counter() - t0)
+            self.succeeded.emit(outcome[1])
+        elif kind == "cancelled":
             log.info("Job cancelled: %s", self.name)
             self.cancelled.emit()
-        except BaseException as exc:  # the app must survive any failure of a job
-            failure = describe_failure(exc)
+        else:
+            failure = outcome[1]
             if failure.expected:
                 log.warning("Job failed: %s: %s", self.name, failure.message)
             else:
                 log.error("Job crashed: %s\n%s", self.name, failure.details)
             self.failed.emit(failure)
-        else:
-            throttle.flush()
-            log.info("Job finished: %s (%.1f s)", self.name, time.perf_counter() - t0)
-            self.succeeded.emit(result)
+
+    def _run_here(self) -> tuple:
+        throttle = Throttle(self.progress.emit, PROGRESS_INTERVAL_S)
+        ctx = JobContext(throttle, self.cancel_event, self.posted.emit)
+        try:
+            with leave_a_core_for_the_ui():
+                result = self.fn(ctx)
+        except Cancelled:
+            return ("cancelled",)
+        except BaseException as exc:  # the app must survive any failure of a job
+            return ("failed", describe_failure(exc))
+        throttle.flush()
+        return ("ok", result)
+
+    def _run_in_child(self, job: ProcessJob) -> tuple:
+        try:
+            for message in run_in_child(job, self.cancel_event):
+                kind = message[0]
+                if kind == "progress":
+                    self.progress.emit(*message[1:])
+                elif kind == "post":
+                    self.posted.emit(message[1])
+                else:
+                    return message
+        except Exception as exc:  # e.g. the process could not start: no memory, no fork
+            return ("failed", describe_failure(exc))
+        return ("failed", describe_failure(RuntimeError("the job ended without a result")))
 
 
 @dataclass

@@ -48,19 +48,25 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def subset(dataset, n_normal: int, per_type: int, seed: int = 0):
-    """The first n_normal normals (plus some to set the threshold) and per_type of each type."""
-    from afps_gui.core.datasets import Dataset
-
+def subset_folder(dataset, n_normal: int, per_type: int, dest: Path, seed: int = 0) -> Path:
+    """A dataset folder of links to n_normal normals (plus some to set the threshold) and
+    per_type images of each defect type, laid out as the original. (A folder, not a Dataset
+    in memory: the jobs run in a child process that loads the project's dataset itself.)"""
     rng = np.random.default_rng(seed)
     normals = dataset.normals()
-    keep = list(rng.permutation(len(normals))[: n_normal + max(20, n_normal // 4)])
+    keep = rng.permutation(len(normals))[: n_normal + max(20, n_normal // 4)]
     samples = [normals[i] for i in sorted(keep)]
     for t in dataset.types:
-        of_type = [s for s in dataset.samples if s.label == t]
-        samples += of_type[:per_type]
-    return Dataset(dataset.root, dataset.layout, sorted(samples, key=lambda s: s.rel),
-                   dataset.types)  # fmt: skip
+        samples += [s for s in dataset.samples if s.label == t][:per_type]
+    root = Path(dataset.root)
+    for sample in samples:
+        for src in (root / sample.rel, sample.mask):
+            if src is None:
+                continue
+            link = dest / Path(src).relative_to(root)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(Path(src).resolve())
+    return dest
 
 
 class StallProbe:
@@ -178,9 +184,12 @@ def main() -> int:
     app = make_application()
     shown = []
     messages.exec_box = lambda box: shown.append(getattr(box, "text", str)()) or 0
-    dataset = subset(load_dataset(args.data, validate=False), args.limit, args.per_type)
+    data = subset_folder(
+        load_dataset(args.data, validate=False), args.limit, args.per_type, tmp / "data"
+    )
+    dataset = load_dataset(data, validate=False)
     settings = ProjectSettings(
-        dataset_root=str(args.data),
+        dataset_root=str(data),
         padim=PadimConfig(input_size=(args.input, args.input)),
         classifier=ClassifierConfig(epochs=args.epochs),
         n_fit=args.limit,

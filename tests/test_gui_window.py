@@ -7,13 +7,13 @@ import math
 import threading
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 from test_gui_support import make_project
 
 from afps_gui.core.labels import Prediction
 from afps_gui.core.project import Project
-from afps_gui.ui.browser_model import ANY, NO_PREDICTION, UNLABELLED
+from afps_gui.ui.browser_model import ANY, COL_IMAGE, NO_PREDICTION, UNLABELLED
 
 pytest_plugins = ["test_gui_support"]  # the shared GUI fixtures
 
@@ -129,6 +129,29 @@ def test_browser_sorts_filters_and_searches(qtbot, window, demo_data, tmp_path):
     assert NO_PREDICTION in [browser.pred_box.itemText(i) for i in range(browser.pred_box.count())]
     assert UNLABELLED in [browser.label_box.itemText(i) for i in range(browser.label_box.count())]
     assert browser.count_label.text() == "32 images"
+
+
+def test_browser_header_sorts_and_the_selection_stays_on_its_image(
+    qtbot, window, demo_data, tmp_path
+):
+    project = make_project(window, demo_data, tmp_path / "proj")
+    fake_results(project)
+    browser = window.browser
+    browser.refresh()
+    scores = [browser.model.rows[browser.model.row_of(r)].score for r in browser.visible_rels()]
+    assert scores == sorted(scores, reverse=True)
+    chosen = browser.visible_rels()[5]
+    assert browser.select(chosen)
+
+    header = browser.view.horizontalHeader()
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(header.sectionViewportPosition(COL_IMAGE) + 5, 5))  # fmt: skip
+    names = browser.visible_rels()
+    assert names in (sorted(names, key=str.casefold), sorted(names, key=str.casefold)[::-1])
+    assert browser.current_rel() == chosen  # the user's image stays selected
+
+    browser.refresh()  # new scores after a job re-sort by the same column
+    assert browser.visible_rels() == names and browser.current_rel() == chosen
 
 
 def test_browser_keyboard_navigation_moves_the_viewers(qtbot, window, demo_data, tmp_path):

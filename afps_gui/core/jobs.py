@@ -11,12 +11,23 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .errors import AfpsError, Cancelled
 
 Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class JobContext:
+    """What a job function of the app receives: the core callbacks plus a way to post partial
+    results (a training epoch's curves) while it runs."""
+
+    progress: Progress
+    cancel: Any  # threading.Event or multiprocessing.Event: only is_set() is used
+    post: Callable[[Any], None]
 
 
 def no_progress(done: int, total: int, message: str = "") -> None:

@@ -72,12 +72,17 @@ class CachedScore:
 
 
 class ScoreCache:
-    """Image scores and patch maps from the last scoring run, keyed by the image's rel path."""
+    """Image scores and patch maps from the last scoring run, keyed by the image's rel path.
+
+    The index is re-read whenever its file changes: the app's jobs score in a child process,
+    and the app must then see their scores without being told.
+    """
 
     def __init__(self, folder: Path):
         self.folder = folder
         self.index_path = folder / "scores.json"
         self._index: Optional[dict] = None
+        self._stamp: Optional[tuple[int, int, int]] = None
 
     def _maps_dir(self) -> Path:
         return self.folder / "maps"
@@ -85,9 +90,18 @@ class ScoreCache:
     def _map_path(self, rel: str) -> Path:
         return self._maps_dir() / (hashlib.sha1(rel.encode()).hexdigest() + ".npy")
 
+    def _file_stamp(self) -> Optional[tuple[int, int, int]]:
+        try:
+            st = self.index_path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
     @property
     def index(self) -> dict:
-        if self._index is None:
+        stamp = self._file_stamp()
+        if self._index is None or stamp != self._stamp:
+            self._stamp = stamp
             try:
                 self._index = json.loads(self.index_path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -119,11 +133,11 @@ class ScoreCache:
         data = {"model": model_id, "images": entries}
         with atomic_write(self.index_path) as tmp:
             tmp.write_text(json.dumps(data), encoding="utf-8")
-        self._index = data
+        self._index, self._stamp = data, self._file_stamp()
 
     def clear(self) -> None:
-        self._index = {"model": None, "images": {}}
         self.index_path.unlink(missing_ok=True)
+        self._index, self._stamp = {"model": None, "images": {}}, None
 
 
 class Project:
@@ -186,6 +200,16 @@ class Project:
         ro = readonly is True or lock is None
         store = LabelStore(folder / "labels.sqlite", readonly=ro)
         return cls(folder, settings, store, lock, message)
+
+    @classmethod
+    def open_for_job(cls, folder, settings: ProjectSettings, *, readonly: bool) -> Project:
+        """The project as a job's child process sees it: the app that started the job holds
+        the project's lock for it (and waits for it), so the lock is not taken again here; the
+        settings are the app's, as the user just set them, saved or not."""
+        folder = Path(folder)
+        store = LabelStore(folder / "labels.sqlite", readonly=readonly)
+        message = "The project is open read-only." if readonly else ""
+        return cls(folder, settings, store, None, message)
 
     def close(self) -> None:
         self.store.close()

@@ -144,9 +144,9 @@ class BrowserWidget(QWidget):
         if rels is None:
             self._reset_choices()
         self.proxy.refilter()
-        if rels is None and self.proxy.sortColumn() >= 0:
+        if rels is None:
             # New scores after a job: re-sort once (the selection stays on its image).
-            self.proxy.sort(self.proxy.sortColumn(), self.proxy.sortOrder())
+            self.model.sort(self.model.sort_column, self.model.sort_order)
         self._update_count()
 
     def current_rel(self) -> Optional[str]:

@@ -311,7 +311,7 @@ class MainWindow(QMainWindow):
             return False
         return self.start_job(
             "Fitting PaDiM",
-            project_jobs.saving_settings(self.project, project_jobs.fit_job(self.project)),
+            project_jobs.fit_job(self.project),
             on_result=self._fitted,
         )
 
@@ -333,9 +333,7 @@ class MainWindow(QMainWindow):
             self.docks["training"].raise_()
         return self.start_job(
             "Training the classifier",
-            project_jobs.saving_settings(
-                self.project, project_jobs.train_job(self.project, config)
-            ),
+            project_jobs.train_job(self.project, config),
             on_post=self.training.curves.add,
             on_result=lambda result: self._trained(result, after),
         )

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 from .. import resources
 from ..core.errors import AfpsError
 from ..core.experiment import ExperimentPlan
+from ..core.project_jobs import SweepResult, default_plan
 from ..core.selection import STRATEGIES
-from .project_jobs import SweepResult, default_plan
 from .training_forms import spin
 
 STRATEGY_PENS = {"afps": "#d62728", "random": "#1f77b4", "top": "#ff7f0e"}

@@ -1,0 +1,213 @@
+"""Heavy jobs in a child process, supervised from a worker thread of the app.
+
+Why a process: a job in a thread of the app shares the GIL with the UI thread. Torch releases
+the GIL for its kernels, but a job also runs Python (data loading, patch selection, the
+optimiser's bookkeeping), and on a 2-core inspection PC the UI thread then waits for the GIL
+behind it: measured stalls of 80-160 ms while training. In its own process a job cannot hold
+the UI's GIL, runs at a lower CPU priority than the UI, and a job that dies (out of memory, a
+crash in a native library) takes only itself down: the app reports it and stays up.
+
+This module imports no Qt: the child imports only what its job needs. ``ProcessJob`` names the
+job function by "module:function" so that it can be found again in the child; the function is
+called as ``fn(ctx, **kwargs)`` with a ``JobContext`` whose progress, posts and cancel flag
+cross the process boundary through a pipe and an event.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .core.errors import AfpsError, Cancelled
+from .core.jobs import JobContext
+
+log = logging.getLogger("afps.jobs")
+
+# A progress report more often than this makes the main thread busy redrawing for nothing:
+# 20 per second is smooth enough for a progress bar.
+PROGRESS_INTERVAL_S = 0.05
+
+# The child runs this much "nicer" than the app, so that on a busy CPU the UI gets the cores
+# first; on an idle CPU the job loses nothing.
+CHILD_NICENESS = 5
+
+# A cancelled job stops at its next check (one batch, at most a few seconds); one that does not
+# stop within this time (stuck in a native call) is terminated. Files are written atomically,
+# so terminating one never leaves a half-written model.
+KILL_AFTER_CANCEL_S = 20.0
+
+
+@dataclass
+class ProcessJob:
+    """A job function to run in a child process: ``target`` is "package.module:function"."""
+
+    target: str
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    """A failed job or task, ready to show: the message the user reads and the details."""
+
+    message: str
+    details: str
+    expected: bool  # an AfpsError (written for users) rather than a bug
+
+
+def describe_failure(exc: BaseException) -> Failure:
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, AfpsError):
+        return Failure(str(exc), details, True)
+    if isinstance(exc, MemoryError):
+        return Failure(
+            "The computer ran out of memory. Try a smaller input size, a smaller d, or fewer "
+            "images, then run it again.",
+            details,
+            False,
+        )
+    return Failure(
+        f"Something unexpected went wrong ({type(exc).__name__}: {exc}). Nothing that was "
+        "saved before has been changed; the details below are also in the log.",
+        details,
+        False,
+    )
+
+
+def died_failure(exitcode: Optional[int]) -> Failure:
+    """The child ended without a word: killed (out of memory, most often) or crashed."""
+    how = f"exit code {exitcode}" if exitcode is None or exitcode >= 0 else f"signal {-exitcode}"
+    return Failure(
+        "The job stopped unexpectedly (its process ended: "
+        f"{how}). This usually means the computer ran out of memory: try fewer images, a "
+        "smaller input size or a smaller d. Nothing that was saved before has been changed.",
+        f"The job's process ended with {how} before it reported a result.",
+        False,
+    )
+
+
+class Throttle:
+    """Pass on at most one progress report per interval, plus the last one."""
+
+    def __init__(self, emit: Callable[[int, int, str], None], interval: float):
+        self._emit = emit
+        self._interval = interval
+        self._last = 0.0
+        self._pending: Optional[tuple[int, int, str]] = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last >= self._interval or (total and done >= total):
+            self._last = now
+            self._pending = None
+            self._emit(int(done), int(total), str(message))
+        else:
+            self._pending = (int(done), int(total), str(message))
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._emit(*self._pending)
+            self._pending = None
+
+
+def resolve(target: str) -> Callable:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def torch_threads_for_jobs() -> int:
+    """All cores but one: the UI keeps a core to draw."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+# --- the child side ---------------------------------------------------------------------------
+
+
+def _child_main(conn, cancel, job: ProcessJob) -> None:
+    """Entry point of the child process: run the job, send ("progress" | "post" | "ok" |
+    "failed" | "cancelled", ...) messages, then end."""
+    if hasattr(os, "nice"):
+        try:
+            os.nice(CHILD_NICENESS)
+        except OSError:
+            pass
+    _stop_when_the_app_is_gone(cancel)
+    throttle = Throttle(lambda d, t, m: conn.send(("progress", d, t, m)), PROGRESS_INTERVAL_S)
+    ctx = JobContext(throttle, cancel, lambda item: conn.send(("post", item)))
+    try:
+        import torch
+
+        torch.set_num_threads(torch_threads_for_jobs())
+        result = resolve(job.target)(ctx, **job.kwargs)
+        throttle.flush()
+        conn.send(("ok", result))
+    except Cancelled:
+        conn.send(("cancelled",))
+    except BaseException as exc:  # everything reaches the app as a Failure, even a bug
+        conn.send(("failed", describe_failure(exc)))
+    finally:
+        conn.close()
+
+
+def _stop_when_the_app_is_gone(cancel) -> None:
+    """If the app dies, cancel the job: it stops at its next check, leaving no partial file
+    (the app held the project's lock for it, and that lock went with the app)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        cancel.set()
+
+    threading.Thread(target=watch, daemon=True, name="watch-app").start()
+
+
+# --- the app side -----------------------------------------------------------------------------
+
+
+def run_in_child(job: ProcessJob, stop: threading.Event) -> Iterator[tuple]:
+    """Start ``job`` in a child process and yield its messages as they come; the last one is
+    ("ok", result), ("failed", Failure) or ("cancelled",). Setting ``stop`` cancels the job."""
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with Qt and torch threads
+    receiver, sender = context.Pipe(duplex=False)
+    cancel = context.Event()
+    child = context.Process(
+        target=_child_main, args=(sender, cancel, job), name=f"afps-job-{job.target}", daemon=True
+    )
+    child.start()
+    sender.close()  # the child holds the only sending end: recv() sees EOF when it dies
+    cancelled_at: Optional[float] = None
+    try:
+        while True:
+            if stop.is_set() and cancelled_at is None:
+                cancel.set()
+                cancelled_at = time.monotonic()
+            if cancelled_at is not None and time.monotonic() - cancelled_at > KILL_AFTER_CANCEL_S:
+                log.warning("Job %s did not stop when cancelled: terminating it", job.target)
+                yield ("cancelled",)
+                return
+            if not receiver.poll(0.05):
+                continue
+            try:
+                message = receiver.recv()
+            except EOFError:
+                child.join(5)
+                yield ("failed", died_failure(child.exitcode))
+                return
+            yield message
+            if message[0] in ("ok", "failed", "cancelled"):
+                return
+    finally:
+        receiver.close()
+        child.join(5)
+        if child.is_alive():
+            child.terminate()
+            child.join(5)
