@@ -37,7 +37,7 @@ PROGRESS_INTERVAL_S = 0.05
 
 # The child runs this much "nicer" than the app, so that on a busy CPU the UI gets the cores
 # first; on an idle CPU the job loses nothing.
-CHILD_NICENESS = 5
+CHILD_NICENESS = 19
 
 # A cancelled job stops at its next check (one batch, at most a few seconds); one that does not
 # stop within this time (stuck in a native call) is terminated. Files are written atomically,

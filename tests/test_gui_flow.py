@@ -92,6 +92,7 @@ def test_heat_map_threshold_and_patch_inspector_follow_the_browser(
     assert trigger(qtbot, window, "train") == "ok"  # training scores every image too
 
     top = window.browser.visible_rels()[0]  # sorted by score, highest first
+    window.docks["heatmap"].raise_()  # training brought its own tab to the front
     window.browser.select(top)
     heat = window.heatmap
     qtbot.waitUntil(

@@ -172,6 +172,20 @@ def test_browser_keyboard_navigation_moves_the_viewers(qtbot, window, demo_data,
     )
 
 
+def test_a_hidden_heat_map_loads_only_when_shown(qtbot, window, demo_data, tmp_path):
+    project = make_project(window, demo_data, tmp_path / "proj")
+    fake_results(project)
+    window.browser.refresh()
+    window.docks["training"].raise_()  # the heat map's tab is behind
+    qtbot.waitUntil(lambda: not window.heatmap._on_screen)
+    rel = window.browser.visible_rels()[3]
+    window.browser.select(rel)
+    window.tasks.wait(10_000)
+    assert window.heatmap.view is None or window.heatmap.view.rel != rel  # no work while hidden
+    window.docks["heatmap"].raise_()
+    qtbot.waitUntil(lambda: window.heatmap.view and window.heatmap.view.rel == rel, timeout=30_000)
+
+
 def test_browser_refresh_updates_single_rows(qtbot, window, demo_data, tmp_path):
     project = make_project(window, demo_data, tmp_path / "proj")
     rel = project.dataset.samples[0].rel

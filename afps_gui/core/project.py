@@ -90,7 +90,8 @@ class ScoreCache:
     def _map_path(self, rel: str) -> Path:
         return self._maps_dir() / (hashlib.sha1(rel.encode()).hexdigest() + ".npy")
 
-    def _file_stamp(self) -> Optional[tuple[int, int, int]]:
+    def stamp(self) -> Optional[tuple[int, int, int]]:
+        """Changes whenever the index file does (None while there is none)."""
         try:
             st = self.index_path.stat()
         except OSError:
@@ -99,7 +100,7 @@ class ScoreCache:
 
     @property
     def index(self) -> dict:
-        stamp = self._file_stamp()
+        stamp = self.stamp()
         if self._index is None or stamp != self._stamp:
             self._stamp = stamp
             try:
@@ -133,7 +134,7 @@ class ScoreCache:
         data = {"model": model_id, "images": entries}
         with atomic_write(self.index_path) as tmp:
             tmp.write_text(json.dumps(data), encoding="utf-8")
-        self._index, self._stamp = data, self._file_stamp()
+        self._index, self._stamp = data, self.stamp()
 
     def clear(self) -> None:
         self.index_path.unlink(missing_ok=True)

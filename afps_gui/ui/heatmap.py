@@ -8,6 +8,7 @@ outline from the map already in memory, so trying thresholds never refits or res
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -54,9 +55,10 @@ def image_plot(background: str = "#202124") -> tuple[pg.GraphicsLayoutWidget, pg
 
 def with_overlay(view: ImageView, cmap_name: str) -> ImageView:
     """Colour the map in the background task, so the UI thread only shows pixels."""
-    if view.amap is not None:
-        view.overlay = colourise(view.amap, view.model.levels, cmap_name)
-    return view
+    if view.amap is None:
+        return view
+    # A copy: the view itself is shared with the patch inspector (ModelCache.image_view).
+    return replace(view, overlay=colourise(view.amap, view.model.levels, cmap_name))
 
 
 class HeatmapViewer(QWidget):
@@ -69,6 +71,8 @@ class HeatmapViewer(QWidget):
         self.project = None
         self.models = None
         self.view: Optional[ImageView] = None
+        self._waiting: Optional[str] = None  # an image to show once this tab is visible
+        self._on_screen = True
         self.threshold: Optional[float] = None
         self.readonly = False
         self._build()
@@ -171,6 +175,7 @@ class HeatmapViewer(QWidget):
         self.project, self.models = project, models
         self.threshold = None
         self.view = None
+        self._waiting = None
         self.readonly = bool(project and project.readonly)
         self._clear()
         self._show_notes(["Pick an image in the browser."] if project else ["No project open."])
@@ -182,15 +187,27 @@ class HeatmapViewer(QWidget):
     def show_image(self, rel: str) -> None:
         if self.project is None or not rel:
             return
-        project, models = self.project, self.models
         self.name_label.setText(rel)
+        if not self._on_screen:
+            # Behind another tab: load when shown. Work only for what the user can see: the
+            # decoding and smoothing take CPU (and the GIL) from the UI thread.
+            self._waiting = rel
+            return
+        self._waiting = None
+        models = self.models
         cmap = self.cmap_box.currentText()
         self.tasks.submit(
             "heatmap",
-            lambda: with_overlay(load_image_view(project, models, rel), cmap),
+            lambda: with_overlay(models.image_view(rel, load_image_view), cmap),
             self._display,
             lambda f: self._show_notes([f.message]),
         )
+
+    def set_on_screen(self, on_screen: bool) -> None:
+        """Its dock's tab was brought to the front (True) or put behind another (False)."""
+        self._on_screen = on_screen
+        if on_screen and self._waiting:
+            self.show_image(self._waiting)
 
     def reload(self) -> None:
         """Show the current image again (after a fit or a scoring run changed its map)."""

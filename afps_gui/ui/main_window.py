@@ -110,6 +110,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["heatmap"], self.docks["inspector"])
         self.tabifyDockWidget(self.docks["heatmap"], self.docks["training"])
         self.docks["heatmap"].raise_()
+        for name in ("heatmap", "inspector"):  # a viewer behind a tab waits until it is shown
+            dock, panel = self.docks[name], getattr(self, name)
+            dock.visibilityChanged.connect(panel.set_on_screen)
+            panel.set_on_screen(name == "heatmap")  # as laid out above, until Qt says more
         self._sized = False
 
     def _default_sizes(self) -> None:

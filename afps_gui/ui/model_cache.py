@@ -32,6 +32,21 @@ class ModelCache:
         self._lock = threading.Lock()
         self._padim: Optional[tuple[tuple, PadimModel]] = None
         self._clf: Optional[tuple[tuple, Optional[DefectClassifier]]] = None
+        self._view: Optional[tuple[tuple, object]] = None
+
+    def image_view(self, rel: str, load):
+        """``load(project, self, rel)``, or the same view again while nothing it shows has
+        changed: the heat map and the patch inspector show the same image one after the other,
+        and decoding it and smoothing its map twice doubled the background work of every step
+        through the images (work that takes the CPU and the GIL from the UI thread)."""
+        key = (rel, _stamp(self.project.padim_path), self.project.cache.stamp())
+        with self._lock:
+            if self._view is not None and self._view[0] == key:
+                return self._view[1]
+        view = load(self.project, self, rel)
+        with self._lock:
+            self._view = (key, view)
+        return view
 
     def padim(self) -> PadimModel:
         """The fitted PaDiM model (raises AfpsError when there is none yet)."""

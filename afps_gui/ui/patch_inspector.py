@@ -107,6 +107,7 @@ class PatchInspector(QWidget):
         self.view: Optional[ImageView] = None
         self.clf_view: Optional[ClassifierView] = None
         self._shown_rel: Optional[str] = None
+        self._on_screen = True  # the window says when its tab is behind another
         self._build()
 
     # --- building -----------------------------------------------------------------------
@@ -219,29 +220,32 @@ class PatchInspector(QWidget):
 
     def show_image(self, rel: str) -> None:
         self.rel = rel
-        if self.isVisible():
+        if self._on_screen:
             self._load()
 
     def reload(self) -> None:
         self._shown_rel = None
-        if self.rel and self.isVisible():
+        if self.rel and self._on_screen:
             self._load()
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        super().showEvent(event)
-        if self.rel and self.rel != self._shown_rel:
-            self._load()  # work only for what the user can see
+    def set_on_screen(self, on_screen: bool) -> None:
+        """Its dock's tab was brought to the front (True) or put behind another (False).
+        Work only for what the user can see: loading an image and classifying it take CPU (and
+        the GIL) from the UI thread."""
+        self._on_screen = on_screen
+        if on_screen and self.rel and self.rel != self._shown_rel:
+            self._load()
 
     # --- loading ----------------------------------------------------------------------------
 
     def _load(self) -> None:
         if self.project is None or not self.rel:
             return
-        project, models, rel = self.project, self.models, self.rel
+        models, rel = self.models, self.rel
         self._shown_rel = rel
         self.tasks.submit(
             "inspector",
-            lambda: load_image_view(project, models, rel),
+            lambda: models.image_view(rel, load_image_view),
             self._loaded,
             lambda f: self.note_label.setText(f.message),
         )

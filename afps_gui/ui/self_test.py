@@ -126,6 +126,7 @@ def _steps(window, tmp: Path, steps: list[str]) -> None:
         raise SelfTestFailure("no prediction appeared in the browser")
     steps.append(f"{predicted} of {len(rows)} images have a prediction in the browser")
     top = window.browser.visible_rels()[0]
+    window.docks["heatmap"].raise_()  # as the user would: training brought its tab forward
     window.browser.select(top)
     wait_until(
         lambda: (
