@@ -32,8 +32,8 @@ from .core.jobs import JobContext
 log = logging.getLogger("afps.jobs")
 
 # A progress report more often than this makes the main thread busy redrawing for nothing:
-# 20 per second is smooth enough for a progress bar.
-PROGRESS_INTERVAL_S = 0.05
+# 10 per second is smooth enough for a progress bar.
+PROGRESS_INTERVAL_S = 0.1
 
 # The child runs this much "nicer" than the app, so that on a busy CPU the UI gets the cores
 # first; on an idle CPU the job loses nothing.

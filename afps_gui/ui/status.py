@@ -20,6 +20,9 @@ class StatusBar(QStatusBar):
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.progress.setTextVisible(True)
+        # A fixed width: a progress text that changes length would otherwise re-lay the whole
+        # status bar (and repaint it) on every report while a job runs.
+        self.progress.setFixedWidth(300)
         self.cancel_button = QToolButton()
         self.cancel_button.setIcon(resources.icon("cancel"))
         self.cancel_button.setToolTip("Cancel the running job")
@@ -48,10 +51,13 @@ class StatusBar(QStatusBar):
         self.cancel_button.setEnabled(True)
 
     def job_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(1, total))
+        # Touch only what changed: each change repaints, on the UI thread, while a job runs.
+        if self.progress.maximum() != max(1, total):
+            self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(done, total))
-        if message:
-            self.progress.setFormat(message if len(message) < 40 else message[:39] + "…")
+        text = message if len(message) < 40 else message[:39] + "…"
+        if message and text != self.progress.format():
+            self.progress.setFormat(text)
             self.progress.setToolTip(message)
 
     def job_cancelling(self) -> None:
