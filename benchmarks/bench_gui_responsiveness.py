@@ -144,8 +144,8 @@ def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
         mover.start()
     t0 = time.perf_counter()
     window.actions[action].trigger()
-    if interact:  # the user looks at heat maps while it runs (Train brings its own tab forward)
-        window.docks["heatmap"].raise_()
+    if interact:  # a second later the user goes back to the heat maps (Train shows its own tab)
+        QTimer.singleShot(1000, window.docks["heatmap"].raise_)
     loop.exec()
     seconds = time.perf_counter() - t0
     mover.stop()
