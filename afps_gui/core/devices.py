@@ -23,12 +23,14 @@ def resolve_device(choice: str = "auto") -> torch.device:
         raise AfpsError(f"Unknown device '{choice}': use auto, cpu or cuda[:N].") from exc
 
 
-def describe_device(device: torch.device | str) -> str:
-    """A short human name: 'CPU (2 threads)' or the GPU's name."""
+def describe_device(device: torch.device | str, threads: int | None = None) -> str:
+    """A short human name: 'CPU (2 threads)' or the GPU's name. ``threads``: the CPU threads
+    the work will use, when not this process's torch setting (the app's jobs run elsewhere)."""
     device = torch.device(device)
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = threads if threads is not None else torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n != 1 else ''})"
 
 
 @contextlib.contextmanager

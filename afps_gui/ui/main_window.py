@@ -26,6 +26,7 @@ from .. import resources
 from ..core.devices import describe_device, resolve_device
 from ..core.errors import AfpsError
 from ..core.project import Project
+from ..job_process import torch_threads_for_jobs
 from ..logs import log_path
 from ..workers import Failure, JobRunner, TaskRunner
 from . import messages, project_jobs
@@ -537,7 +538,7 @@ class MainWindow(QMainWindow):
     def device_text(self) -> str:
         choice = self.project.settings.device if self.project else self.prefs.default_device
         try:
-            return describe_device(resolve_device(choice))
+            return describe_device(resolve_device(choice), torch_threads_for_jobs())
         except AfpsError:
             return f"{choice} (not available)"
 

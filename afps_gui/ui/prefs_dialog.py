@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout,
 
 from ..core.devices import describe_device, resolve_device
 from ..core.errors import AfpsError
+from ..job_process import torch_threads_for_jobs
 from .heatmap import COLORMAPS
 from .prefs import DEVICES, Preferences
 
@@ -14,7 +15,9 @@ def device_names() -> str:
     names = []
     for choice in DEVICES:
         try:
-            names.append(f"{choice}: {describe_device(resolve_device(choice))}")
+            names.append(
+                f"{choice}: {describe_device(resolve_device(choice), torch_threads_for_jobs())}"
+            )
         except AfpsError:
             names.append(f"{choice}: not available here")
     return "\n".join(names)
