@@ -81,11 +81,13 @@ class StallProbe:
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
         self.gaps: list[float] = []
+        self.ends: list[float] = []  # when each gap ended, in seconds since start()
         self._last = None
 
     def start(self) -> None:
         self.gaps.clear()
-        self._last = time.perf_counter()
+        self.ends.clear()
+        self._last = self._t0 = time.perf_counter()
         self.timer.start()
 
     def stop(self) -> list[float]:
@@ -95,6 +97,7 @@ class StallProbe:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps.append(1000 * (now - self._last))
+        self.ends.append(now - self._t0)
         self._last = StallProbe.heartbeat = now
 
 
@@ -150,6 +153,7 @@ def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
     seconds = time.perf_counter() - t0
     mover.stop()
     gaps = np.array(probe.stop())
+    late = [(round(e - g / 1000, 2), round(g)) for g, e in zip(gaps, probe.ends) if g > TARGET_MS]
     return {
         "phase": action,
         "outcome": outcome[0] if outcome else "?",
@@ -159,6 +163,7 @@ def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
         "p99_ms": round(float(np.percentile(gaps, 99)), 1),
         "mean_ms": round(float(gaps.mean()), 1),
         "over_50ms": int((gaps > TARGET_MS).sum()),
+        "late": late,  # (second of the phase when the stall began, its length in ms)
     }
 
 
@@ -213,6 +218,9 @@ def main() -> int:
         print(f"{r['phase']:>5}: {r['outcome']}, {r['seconds']} s, {r['ticks']} ticks; "
               f"longest stall {r['max_ms']} ms, p99 {r['p99_ms']} ms, mean tick "
               f"{r['mean_ms']} ms, {r['over_50ms']} ticks over {TARGET_MS:.0f} ms -> {verdict}")  # fmt: skip
+        if r["late"]:
+            print("       stalls over the target (began at s: ms): "
+                  + ", ".join(f"{t}: {ms}" for t, ms in r["late"]))  # fmt: skip
     if shown:
         print("messages shown:", shown)
     if args.json:
