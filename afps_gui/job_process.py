@@ -39,6 +39,11 @@ PROGRESS_INTERVAL_S = 0.1
 # first; on an idle CPU the job loses nothing.
 CHILD_NICENESS = 19
 
+# The child starts this long after the click that asked for it, so that the window first
+# redraws what the click changed (the job's tab, the status bar, the toolbar) on a quiet CPU:
+# a starting job (a Python process importing torch) slowed that first redraw to 50-60 ms.
+START_DELAY_S = 0.15
+
 # A cancelled job stops at its next check (one batch, at most a few seconds); one that does not
 # stop within this time (stuck in a native call) is terminated. Files are written atomically,
 # so terminating one never leaves a half-written model.
@@ -176,6 +181,7 @@ def _stop_when_the_app_is_gone(cancel) -> None:
 def run_in_child(job: ProcessJob, stop: threading.Event) -> Iterator[tuple]:
     """Start ``job`` in a child process and yield its messages as they come; the last one is
     ("ok", result), ("failed", Failure) or ("cancelled",). Setting ``stop`` cancels the job."""
+    stop.wait(START_DELAY_S)
     context = multiprocessing.get_context("spawn")  # fork is unsafe with Qt and torch threads
     receiver, sender = context.Pipe(duplex=False)
     cancel = context.Event()

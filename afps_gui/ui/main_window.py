@@ -42,6 +42,7 @@ from .prefs_dialog import PreferencesDialog
 from .review_dock import label_action, make_review_panel, types_dialog
 from .status import Banner, StatusBar
 from .training_panel import TrainingPanel
+from .warm_up import warm_up_plots
 
 log = logging.getLogger("afps.ui")
 
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.heatmap._set_colormap(self.prefs.colormap)
         self.heatmap.cmap_box.setCurrentText(self.prefs.colormap)
         self.set_project(None)
+        warm_up_plots(self)
 
     # --- construction -----------------------------------------------------------------------
 
