@@ -116,6 +116,19 @@ def test_save_load_round_trip(fitted, tmp_path, backbone):
     assert torch.equal(loaded.channel_idx, fitted.channel_idx)
 
 
+def test_summary_has_the_settings_but_not_the_gaussians(fitted, tmp_path):
+    fitted.calibrate([1.0, 2.0], [5.0])
+    path = tmp_path / "padim.pt"
+    fitted.save(path)
+    summary = PadimModel.load_summary(path)
+    assert summary.threshold == fitted.threshold and summary.score_floor == fitted.score_floor
+    assert summary.grid == fitted.grid and summary.config == fitted.config
+    assert summary.normalise(7.0) == fitted.normalise(7.0)
+    assert summary.mean is None and summary.inv_cov is None
+    with pytest.raises(AfpsError, match="not fitted"):
+        summary.score_image(texture(np.random.default_rng(1)))
+
+
 def test_corrupt_truncated_and_foreign_model_files(fitted, tmp_path):
     path = tmp_path / "padim.pt"
     fitted.save(path)
@@ -134,6 +147,8 @@ def test_corrupt_truncated_and_foreign_model_files(fitted, tmp_path):
     ]:
         with pytest.raises(ModelFileError, match=words):
             PadimModel.load(tmp_path / f"{name}.pt", device="cpu")
+        with pytest.raises(ModelFileError, match=words):
+            PadimModel.load_summary(tmp_path / f"{name}.pt")
 
 
 def test_pickled_code_is_never_run(tmp_path):

@@ -28,7 +28,7 @@ def save_model(path: str | os.PathLike, kind: str, version: int, settings: dict,
         torch.save(payload, fh)
 
 
-def _read(path: Path, what: str, mmap: bool = False) -> Any:
+def _read(path: Path, what: str, mmap: bool = False, clone: bool = True) -> Any:
     if not path.is_file():
         raise ModelFileError(f"The {what} file {path} does not exist.")
     if path.stat().st_size == 0:
@@ -38,7 +38,8 @@ def _read(path: Path, what: str, mmap: bool = False) -> Any:
         # loading a 400 MB model no longer holds the GIL for tens of ms (measured 39 ms -> 1 ms
         # UI stall); the clone lets the file be replaced afterwards (Windows keeps mapped files).
         if mmap:
-            return _cloned(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return _cloned(data) if clone else data
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ModelFileError(
@@ -64,8 +65,18 @@ def _cloned(obj: Any) -> Any:
 
 def load_model(path: str | os.PathLike, kind: str, max_version: int) -> tuple[dict, dict]:
     """Return (settings, tensors) of a model file of this kind, or raise ModelFileError."""
-    path = Path(path)
-    data = _read(path, kind, mmap=True)  # our own files are always in the zip format
+    data = _checked(Path(path), kind, max_version, clone=True)
+    return data.get("settings", {}), data.get("tensors", {})
+
+
+def load_model_settings(path: str | os.PathLike, kind: str, max_version: int) -> dict:
+    """Only the settings of a model file: its tensors stay unread on disk (memory-mapped, never
+    touched), so this takes milliseconds however big the file is."""
+    return _checked(Path(path), kind, max_version, clone=False).get("settings", {})
+
+
+def _checked(path: Path, kind: str, max_version: int, clone: bool) -> dict:
+    data = _read(path, kind, mmap=True, clone=clone)  # our own files are always zip format
     if not isinstance(data, dict) or data.get("kind") != kind:
         found = data.get("kind") if isinstance(data, dict) else type(data).__name__
         raise ModelFileError(
@@ -77,7 +88,7 @@ def load_model(path: str | os.PathLike, kind: str, max_version: int) -> tuple[di
             f"{path} was written by a newer AFPS Inspector (format {version}; this version reads "
             f"up to {max_version}). Update the app, or fit/train the model again."
         )
-    return data.get("settings", {}), data.get("tensors", {})
+    return data
 
 
 def read_state_dict(path: str | os.PathLike, what: str) -> dict:

@@ -23,7 +23,7 @@ from .backbones import DEFAULT_BACKBONE, Backbone
 from .devices import resolve_device
 from .errors import AfpsError, ImageError
 from .jobs import Progress, check_cancel, no_progress
-from .modelfile import load_model, save_model
+from .modelfile import load_model, load_model_settings, save_model
 from .preprocess import Box, to_input
 
 FORMAT_VERSION = 1
@@ -370,11 +370,7 @@ class PadimModel:
     def load(cls, path, *, device: str = "auto", weights: Optional[str] = None) -> PadimModel:
         settings, tensors = load_model(path, KIND, FORMAT_VERSION)
         try:
-            model = cls(PadimConfig(**settings["config"]), device=device, weights=weights)
-            model.grid = tuple(settings["grid"])
-            model.n_train = int(settings["n_train"])
-            model.threshold = settings.get("threshold")
-            model.score_floor = float(settings.get("score_floor", 0.0))
+            model = cls._from_settings(settings, device, weights)
             model.mean = tensors["mean"].float().to(model.device)
             model.inv_cov = tensors["inv_cov"].float().to(model.device)
             model.channel_idx = tensors["channel_idx"].long()
@@ -391,6 +387,30 @@ class PadimModel:
             raise ModelFileError(
                 f"{path} holds tensors of inconsistent shapes: fit the model again."
             )
+        return model
+
+    @classmethod
+    def load_summary(cls, path) -> PadimModel:
+        """The model's settings, grid, threshold and score scale without its Gaussians (which
+        stay on disk): what the heat map needs to show cached maps. Scoring with it raises.
+        A full load reads and copies the whole file (373 MB at 224 x 224)."""
+        settings = load_model_settings(path, KIND, FORMAT_VERSION)
+        try:
+            return cls._from_settings(settings, "cpu", None)
+        except (KeyError, TypeError, ValueError) as exc:
+            from .errors import ModelFileError
+
+            raise ModelFileError(
+                f"{path} is missing parts of a PaDiM model ({exc}): fit it again."
+            ) from exc
+
+    @classmethod
+    def _from_settings(cls, settings: dict, device: str, weights: Optional[str]) -> PadimModel:
+        model = cls(PadimConfig(**settings["config"]), device=device, weights=weights)
+        model.grid = tuple(settings["grid"])
+        model.n_train = int(settings["n_train"])
+        model.threshold = settings.get("threshold")
+        model.score_floor = float(settings.get("score_floor", 0.0))
         return model
 
     def memory_bytes(self) -> int:

@@ -1,7 +1,8 @@
 """The project's models, loaded once and kept while their files stay the same.
 
-The viewers need the PaDiM model (threshold, score scale, and for the inspector the backbone)
-and the classifier. Reading a PaDiM file can take a second (hundreds of MB of inverse
+The heat map needs only the PaDiM model's settings, threshold and score scale
+(``padim_summary``: milliseconds); the inspector's classification needs the whole model and the
+classifier. Reading a whole PaDiM file can take a second (hundreds of MB of inverse
 covariances), so it is loaded in a background task the first time and reused until a fit
 writes a new file. Only the TaskRunner's thread calls ``padim``/``classifier``; the lock makes
 that safe even if a second thread ever does.
@@ -33,6 +34,7 @@ class ModelCache:
         self._padim: Optional[tuple[tuple, PadimModel]] = None
         self._clf: Optional[tuple[tuple, Optional[DefectClassifier]]] = None
         self._view: Optional[tuple[tuple, object]] = None
+        self._summary: Optional[tuple[tuple, PadimModel]] = None
 
     def image_view(self, rel: str, load):
         """``load(project, self, rel)``, or the same view again while nothing it shows has
@@ -55,6 +57,17 @@ class ModelCache:
             if self._padim is None or self._padim[0] != stamp:
                 self._padim = (stamp, pipeline.load_padim(self.project))
             return self._padim[1]
+
+    def padim_summary(self) -> PadimModel:
+        """The PaDiM model without its Gaussians (settings, threshold, score scale): all that
+        showing a cached map needs, read in milliseconds instead of copying the whole file."""
+        with self._lock:
+            stamp = _stamp(self.project.padim_path)
+            if self._padim is not None and self._padim[0] == stamp:
+                return self._padim[1]  # the full model is loaded already
+            if self._summary is None or self._summary[0] != stamp:
+                self._summary = (stamp, PadimModel.load_summary(self.project.padim_path))
+            return self._summary[1]
 
     def classifier(self) -> Optional[DefectClassifier]:
         with self._lock:

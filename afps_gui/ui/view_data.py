@@ -79,7 +79,7 @@ def load_image_view(project, models, rel: str, *, with_map: bool = True) -> Imag
     if not models.has_padim():
         view.notes.append("No anomaly model yet: fit PaDiM first (Model ▸ Fit PaDiM).")
         return view
-    padim = models.padim()
+    padim = models.padim_summary()
     view.model = model_info(padim)
     cached = project.cache.get(rel)
     if cached is None:
