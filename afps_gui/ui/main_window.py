@@ -337,7 +337,10 @@ class MainWindow(QMainWindow):
             return False
         self.training.training_started()
         if after is None:  # from the review panel, keep the heat map in view
-            self.docks["training"].raise_()
+            # In a turn of the event loop of its own: drawing the training tab (its plots) and
+            # starting the job are each a few tens of ms; one after the other, the window
+            # would not react for their sum.
+            QTimer.singleShot(0, self.docks["training"].raise_)
         return self.start_job(
             "Training the classifier",
             project_jobs.train_job(self.project, config),
