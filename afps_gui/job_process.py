@@ -127,6 +127,21 @@ def resolve(target: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
+def run_job(fn: Callable[[JobContext], object], progress, cancel, post) -> tuple:
+    """Run ``fn`` with a throttled progress callback; return its outcome as a message:
+    ("ok", result), ("failed", Failure) or ("cancelled",). A job never raises out of here:
+    the app must survive any failure of a job, in a thread or in a child process."""
+    throttle = Throttle(progress, PROGRESS_INTERVAL_S)
+    try:
+        result = fn(JobContext(throttle, cancel, post))
+    except Cancelled:
+        return ("cancelled",)
+    except BaseException as exc:
+        return ("failed", describe_failure(exc))
+    throttle.flush()
+    return ("ok", result)
+
+
 def torch_threads_for_jobs() -> int:
     """All cores but one: the UI keeps a core to draw."""
     return max(1, (os.cpu_count() or 2) - 1)
@@ -144,18 +159,22 @@ def _child_main(conn, cancel, job: ProcessJob) -> None:
         except OSError:
             pass
     _stop_when_the_app_is_gone(cancel)
-    throttle = Throttle(lambda d, t, m: conn.send(("progress", d, t, m)), PROGRESS_INTERVAL_S)
-    ctx = JobContext(throttle, cancel, lambda item: conn.send(("post", item)))
     try:
         import torch
 
         torch.set_num_threads(torch_threads_for_jobs())
-        result = resolve(job.target)(ctx, **job.kwargs)
-        throttle.flush()
-        conn.send(("ok", result))
-    except Cancelled:
-        conn.send(("cancelled",))
-    except BaseException as exc:  # everything reaches the app as a Failure, even a bug
+        target = resolve(job.target)
+        outcome = run_job(
+            lambda ctx: target(ctx, **job.kwargs),
+            lambda d, t, m: conn.send(("progress", d, t, m)),
+            cancel,
+            lambda item: conn.send(("post", item)),
+        )
+    except BaseException as exc:  # torch or the job's module would not import: still a Failure
+        outcome = ("failed", describe_failure(exc))
+    try:
+        conn.send(outcome)
+    except Exception as exc:  # a result that cannot cross the pipe (not picklable)
         conn.send(("failed", describe_failure(exc)))
     finally:
         conn.close()
@@ -181,7 +200,9 @@ def _stop_when_the_app_is_gone(cancel) -> None:
 def run_in_child(job: ProcessJob, stop: threading.Event) -> Iterator[tuple]:
     """Start ``job`` in a child process and yield its messages as they come; the last one is
     ("ok", result), ("failed", Failure) or ("cancelled",). Setting ``stop`` cancels the job."""
-    stop.wait(START_DELAY_S)
+    if stop.wait(START_DELAY_S):
+        yield ("cancelled",)  # cancelled before it began: no process to start
+        return
     context = multiprocessing.get_context("spawn")  # fork is unsafe with Qt and torch threads
     receiver, sender = context.Pipe(duplex=False)
     cancel = context.Event()

@@ -26,15 +26,13 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
-from .core.errors import Cancelled
-from .job_process import (  # noqa: F401 - JobContext and Failure are this module's API too
-    PROGRESS_INTERVAL_S,
+from .core.jobs import JobContext
+from .job_process import (  # noqa: F401 - Failure is this module's API too (the window's)
     Failure,
-    JobContext,
     ProcessJob,
-    Throttle,
     describe_failure,
     run_in_child,
+    run_job,
     torch_threads_for_jobs,
 )
 
@@ -112,7 +110,7 @@ class JobWorker(QThread):
     failed = Signal(object)  # Failure
     cancelled = Signal()
 
-    def __init__(self, name: str, fn: Callable[[JobContext], Any], parent=None):
+    def __init__(self, name: str, fn: Callable[[JobContext], Any] | ProcessJob, parent=None):
         super().__init__(parent)
         self.name = name
         self.fn = fn
@@ -145,17 +143,8 @@ class JobWorker(QThread):
             self.failed.emit(failure)
 
     def _run_here(self) -> tuple:
-        throttle = Throttle(self.progress.emit, PROGRESS_INTERVAL_S)
-        ctx = JobContext(throttle, self.cancel_event, self.posted.emit)
-        try:
-            with leave_a_core_for_the_ui():
-                result = self.fn(ctx)
-        except Cancelled:
-            return ("cancelled",)
-        except BaseException as exc:  # the app must survive any failure of a job
-            return ("failed", describe_failure(exc))
-        throttle.flush()
-        return ("ok", result)
+        with leave_a_core_for_the_ui():
+            return run_job(self.fn, self.progress.emit, self.cancel_event, self.posted.emit)
 
     def _run_in_child(self, job: ProcessJob) -> tuple:
         try:
@@ -203,7 +192,7 @@ class JobRunner(QObject):
     def current(self) -> str:
         return self._worker.name if self._worker else ""
 
-    def start(self, name: str, fn: Callable[[JobContext], Any], **handlers) -> bool:
+    def start(self, name: str, fn: Callable[[JobContext], Any] | ProcessJob, **handlers) -> bool:
         """Start a job unless one is running (returns False then; the UI disables that case)."""
         if self._worker is not None:
             log.warning("Refused to start %s while %s runs", name, self._worker.name)

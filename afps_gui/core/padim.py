@@ -8,6 +8,7 @@ P x D x D floats once per batch instead of once per image is what makes it fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 from .backbones import DEFAULT_BACKBONE, Backbone
 from .devices import resolve_device
-from .errors import AfpsError, ImageError
+from .errors import AfpsError, ImageError, ModelFileError
 from .jobs import Progress, check_cancel, no_progress
 from .modelfile import load_model, load_model_settings, save_model
 from .preprocess import Box, to_input
@@ -120,6 +121,17 @@ def _load(item) -> np.ndarray:
 
 def _name(item) -> str:
     return os.fspath(getattr(item, "path", item)) if not isinstance(item, np.ndarray) else "<array>"
+
+
+@contextlib.contextmanager
+def _parts_of(path):
+    """A model file whose settings or tensors lack a part is a ModelFileError."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path} is missing parts of a PaDiM model ({exc}): fit it again."
+        ) from exc
 
 
 class PadimModel:
@@ -369,21 +381,13 @@ class PadimModel:
     @classmethod
     def load(cls, path, *, device: str = "auto", weights: Optional[str] = None) -> PadimModel:
         settings, tensors = load_model(path, KIND, FORMAT_VERSION)
-        try:
+        with _parts_of(path):
             model = cls._from_settings(settings, device, weights)
             model.mean = tensors["mean"].float().to(model.device)
             model.inv_cov = tensors["inv_cov"].float().to(model.device)
             model.channel_idx = tensors["channel_idx"].long()
-        except (KeyError, TypeError, ValueError) as exc:
-            from .errors import ModelFileError
-
-            raise ModelFileError(
-                f"{path} is missing parts of a PaDiM model ({exc}): fit it again."
-            ) from exc
         P, D = model.mean.shape
         if model.inv_cov.shape != (P, D, D) or P != model.grid[0] * model.grid[1]:
-            from .errors import ModelFileError
-
             raise ModelFileError(
                 f"{path} holds tensors of inconsistent shapes: fit the model again."
             )
@@ -395,14 +399,8 @@ class PadimModel:
         stay on disk): what the heat map needs to show cached maps. Scoring with it raises.
         A full load reads and copies the whole file (373 MB at 224 x 224)."""
         settings = load_model_settings(path, KIND, FORMAT_VERSION)
-        try:
+        with _parts_of(path):
             return cls._from_settings(settings, "cpu", None)
-        except (KeyError, TypeError, ValueError) as exc:
-            from .errors import ModelFileError
-
-            raise ModelFileError(
-                f"{path} is missing parts of a PaDiM model ({exc}): fit it again."
-            ) from exc
 
     @classmethod
     def _from_settings(cls, settings: dict, device: str, weights: Optional[str]) -> PadimModel:

@@ -30,11 +30,18 @@ def _stamp(path: Path) -> Optional[tuple[float, int]]:
 class ModelCache:
     def __init__(self, project):
         self.project = project
-        self._lock = threading.Lock()
-        self._padim: Optional[tuple[tuple, PadimModel]] = None
-        self._clf: Optional[tuple[tuple, Optional[DefectClassifier]]] = None
-        self._view: Optional[tuple[tuple, object]] = None
-        self._summary: Optional[tuple[tuple, PadimModel]] = None
+        # Re-entrant: loading an image view asks for the PaDiM summary from inside _kept.
+        self._lock = threading.RLock()
+        self._slots: dict[str, tuple[tuple, object]] = {}  # slot -> (key, value)
+
+    def _kept(self, slot: str, key: tuple, load):
+        """The value kept in ``slot`` while its key (file stamps) stays the same, or
+        ``load()`` anew."""
+        with self._lock:
+            entry = self._slots.get(slot)
+            if entry is None or entry[0] != key:
+                entry = self._slots[slot] = (key, load())
+            return entry[1]
 
     def image_view(self, rel: str, load):
         """``load(project, self, rel)``, or the same view again while nothing it shows has
@@ -42,39 +49,27 @@ class ModelCache:
         and decoding it and smoothing its map twice doubled the background work of every step
         through the images (work that takes the CPU and the GIL from the UI thread)."""
         key = (rel, _stamp(self.project.padim_path), self.project.cache.stamp())
-        with self._lock:
-            if self._view is not None and self._view[0] == key:
-                return self._view[1]
-        view = load(self.project, self, rel)
-        with self._lock:
-            self._view = (key, view)
-        return view
+        return self._kept("view", key, lambda: load(self.project, self, rel))
 
     def padim(self) -> PadimModel:
         """The fitted PaDiM model (raises AfpsError when there is none yet)."""
-        with self._lock:
-            stamp = _stamp(self.project.padim_path)
-            if self._padim is None or self._padim[0] != stamp:
-                self._padim = (stamp, pipeline.load_padim(self.project))
-            return self._padim[1]
+        key = (_stamp(self.project.padim_path),)
+        return self._kept("padim", key, lambda: pipeline.load_padim(self.project))
 
     def padim_summary(self) -> PadimModel:
         """The PaDiM model without its Gaussians (settings, threshold, score scale): all that
         showing a cached map needs, read in milliseconds instead of copying the whole file."""
+        key = (_stamp(self.project.padim_path),)
         with self._lock:
-            stamp = _stamp(self.project.padim_path)
-            if self._padim is not None and self._padim[0] == stamp:
-                return self._padim[1]  # the full model is loaded already
-            if self._summary is None or self._summary[0] != stamp:
-                self._summary = (stamp, PadimModel.load_summary(self.project.padim_path))
-            return self._summary[1]
+            full = self._slots.get("padim")
+            if full is not None and full[0] == key:
+                return full[1]  # the full model is loaded already
+            path = self.project.padim_path
+            return self._kept("summary", key, lambda: PadimModel.load_summary(path))
 
     def classifier(self) -> Optional[DefectClassifier]:
-        with self._lock:
-            stamp = _stamp(self.project.classifier_path)
-            if self._clf is None or self._clf[0] != stamp:
-                self._clf = (stamp, pipeline.load_classifier(self.project))
-            return self._clf[1]
+        key = (_stamp(self.project.classifier_path),)
+        return self._kept("classifier", key, lambda: pipeline.load_classifier(self.project))
 
     def has_padim(self) -> bool:
         return self.project.padim_path.is_file()
