@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.classifier import EpochStats
+from .line_chart import LineChart
 
 METRIC_ROWS = (("accuracy", "Accuracy"), ("precision", "Precision (macro)"),
                ("recall", "Recall (macro)"), ("f1", "F1 (macro)"))  # fmt: skip
@@ -30,60 +30,41 @@ class TrainingCurves(QWidget):
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        self.loss_plot = self._plot("Training loss", "loss")
-        self.acc_plot = self._plot("Accuracy", "accuracy")
-        self.acc_plot.setYRange(0, 1.02)
-        self.acc_plot.addLegend(offset=(-8, -8))
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=2), symbol="o",
-                                              symbolSize=4)  # fmt: skip
-        self.train_curve = self.acc_plot.plot(
-            pen=pg.mkPen("#1f77b4", width=2), name="train", symbol="o", symbolSize=4
-        )
-        self.val_curve = self.acc_plot.plot(
-            pen=pg.mkPen("#d62728", width=2), name="held-out test", symbol="s", symbolSize=4
-        )
-        row.addWidget(self.loss_plot)
-        row.addWidget(self.acc_plot)
+        self.loss_plot = LineChart("Training loss", "epoch", "loss")
+        self.acc_plot = LineChart("Accuracy", "epoch", "accuracy")
+        self.loss_curve = self.loss_plot.add_series("loss", "#1f77b4")
+        self.train_curve = self.acc_plot.add_series("train", "#1f77b4")
+        self.val_curve = self.acc_plot.add_series("held-out test", "#d62728", square=True)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.integer_x = True
+            plot.empty_text = "Curves appear as epochs finish."
+            row.addWidget(plot)
         self.clear()
-
-    @staticmethod
-    def _plot(title: str, ylabel: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="w", title=title)
-        plot.setLabel("bottom", "epoch")
-        plot.setLabel("left", ylabel)
-        plot.showGrid(x=True, y=True, alpha=0.25)
-        plot.setMinimumHeight(150)
-        plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" confuses
-        return plot
 
     def clear(self) -> None:
         self.epochs: list[EpochStats] = []
         self._loss_top = 0.0
-        for curve in (self.loss_curve, self.train_curve, self.val_curve):
-            curve.setData([], [])
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.clear()
+        self.acc_plot.set_ranges(y=(0.0, 1.02))
 
     def add(self, stats: EpochStats) -> None:
         self.epochs.append(stats)
         self._fix_ranges(stats)
         x = [s.epoch for s in self.epochs]
-        self.loss_curve.setData(x, [s.loss for s in self.epochs])
-        self.train_curve.setData(x, [s.train_accuracy for s in self.epochs])
+        self.loss_plot.set_points(self.loss_curve, x, [s.loss for s in self.epochs])
+        self.acc_plot.set_points(self.train_curve, x, [s.train_accuracy for s in self.epochs])
         val = [(s.epoch, s.val_accuracy) for s in self.epochs if s.val_accuracy is not None]
-        if val:
-            self.val_curve.setData([v[0] for v in val], [v[1] for v in val])
+        self.acc_plot.set_points(self.val_curve, [v[0] for v in val], [v[1] for v in val])
 
     def _fix_ranges(self, stats: EpochStats) -> None:
-        """Fixed axes, grown only when needed: pyqtgraph re-lays its axes (Python, slow while
-        a job competes for the GIL) whenever a range changes, and auto-range changes it on
-        every epoch."""
-        if len(self.epochs) == 1:
-            for plot in (self.loss_plot, self.acc_plot):
-                plot.disableAutoRange()
-                plot.setXRange(0.5, stats.epochs + 0.5, padding=0)
-            self.acc_plot.setYRange(0, 1.02, padding=0)
+        """The whole run on the x axis from the first epoch on; the loss axis grows only when
+        a loss goes above it, so the curve does not jump about as it falls."""
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.set_ranges(x=(0.5, stats.epochs + 0.5))
         if stats.loss > self._loss_top:
             self._loss_top = max(stats.loss * 1.25, 1e-3)
-            self.loss_plot.setYRange(0, self._loss_top, padding=0)
+            self.loss_plot.set_ranges(y=(0.0, self._loss_top))
 
 
 class TrainingResults(QWidget):
