@@ -69,6 +69,21 @@ def subset_folder(dataset, n_normal: int, per_type: int, dest: Path, seed: int =
     return dest
 
 
+def cpu_snapshot() -> tuple[int, int, int, int] | None:
+    """(ns this thread ran, ns it waited for a CPU, idle ticks of all cores, all ticks), or
+    None where Linux's /proc is missing. Read at every tick, so that a late tick can be told
+    apart: the UI thread busy (ran), CPUs busy elsewhere (waited), or the thread off the CPU
+    while it could have run (neither: blocked, or the machine itself paused)."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            ran, waited = map(int, f.read().split()[:2])
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return ran, waited, ticks[3] + ticks[4], sum(ticks)
+
+
 class StallProbe:
     """Records the gaps between ticks of a main-thread timer."""
 
@@ -82,12 +97,15 @@ class StallProbe:
         self.timer.timeout.connect(self._tick)
         self.gaps: list[float] = []
         self.ends: list[float] = []  # when each gap ended, in seconds since start()
+        self.why: list[str] = []  # for each gap over the target: where the time went
         self._last = None
 
     def start(self) -> None:
         self.gaps.clear()
         self.ends.clear()
+        self.why.clear()
         self._last = self._t0 = time.perf_counter()
+        self._cpu = cpu_snapshot()
         self.timer.start()
 
     def stop(self) -> list[float]:
@@ -95,10 +113,24 @@ class StallProbe:
         return list(self.gaps)
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        self.gaps.append(1000 * (now - self._last))
+        now, cpu = time.perf_counter(), cpu_snapshot()
+        gap = 1000 * (now - self._last)
+        self.gaps.append(gap)
         self.ends.append(now - self._t0)
+        if gap > TARGET_MS:
+            self.why.append(self._where_it_went(gap, self._cpu, cpu))
         self._last = StallProbe.heartbeat = now
+        self._cpu = cpu
+
+    @staticmethod
+    def _where_it_went(gap: float, before, after) -> str:
+        if before is None or after is None:
+            return ""
+        ran, waited = (after[0] - before[0]) / 1e6, (after[1] - before[1]) / 1e6
+        ticks = after[3] - before[3]
+        idle = f", cores idle {100 * (after[2] - before[2]) / ticks:.0f} %" if ticks else ""
+        return f"UI thread ran {ran:.0f} ms, waited for a core {waited:.0f} ms, " \
+               f"off the CPU {max(0.0, gap - ran - waited):.0f} ms{idle}"  # fmt: skip
 
 
 def explain_stalls(threshold_s: float = 0.04) -> None:
@@ -164,6 +196,7 @@ def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
         "mean_ms": round(float(gaps.mean()), 1),
         "over_50ms": int((gaps > TARGET_MS).sum()),
         "late": late,  # (second of the phase when the stall began, its length in ms)
+        "why": list(probe.why),  # for each late tick, where its time went
     }
 
 
@@ -221,6 +254,9 @@ def main() -> int:
         if r["late"]:
             print("       stalls over the target (began at s: ms): "
                   + ", ".join(f"{t}: {ms}" for t, ms in r["late"]))  # fmt: skip
+            for (began, _), why in zip(r["late"], r["why"]):
+                if why:
+                    print(f"         at {began} s: {why}")
     if shown:
         print("messages shown:", shown)
     if args.json:
