@@ -42,7 +42,7 @@ from .prefs_dialog import PreferencesDialog
 from .review_dock import label_action, make_review_panel, types_dialog
 from .status import Banner, StatusBar
 from .training_panel import TrainingPanel
-from .warm_up import warm_up_plots
+from .warm_up import warm_up_hidden_pages, warm_up_plots
 
 log = logging.getLogger("afps.ui")
 
@@ -135,6 +135,14 @@ class MainWindow(QMainWindow):
             self._sized = True
             if not self.prefs.window_state:
                 QTimer.singleShot(100, self._default_sizes)
+            QTimer.singleShot(300, self._warm_up_hidden_pages)
+
+    def _warm_up_hidden_pages(self) -> None:
+        shown = next((d for d in self.docks.values() if d.widget().isVisible()), None)
+        tabs = self.training.tabs
+        pages = [d.widget() for d in self.docks.values()]
+        warm_up_hidden_pages(pages, shown.widget() if shown else self)
+        warm_up_hidden_pages([tabs.widget(i) for i in range(tabs.count())], tabs.currentWidget())
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
