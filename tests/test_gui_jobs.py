@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import sys
+import threading
 import time
 
 import pytest
@@ -155,3 +157,22 @@ def test_torch_threads_leave_a_core_for_the_ui(qtbot, window, demo_data, tmp_pat
         qtbot, window, lambda: window.start_job("probe", lambda ctx: seen.append(torch.get_num_threads()))
     ) == "ok"  # fmt: skip
     assert seen == [max(1, (os.cpu_count() or 2) - 1)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_background_tasks_run_behind_the_ui_thread():
+    from afps_gui.workers import BACKGROUND_NICE, behind_the_ui
+
+    seen = {}
+
+    def task():
+        behind_the_ui()
+        behind_the_ui()  # a second call changes nothing
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    thread = threading.Thread(target=task)
+    thread.start()
+    thread.join()
+    assert seen["nice"] == max(before, BACKGROUND_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread's

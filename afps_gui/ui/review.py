@@ -72,6 +72,7 @@ from ..core import review_queue as rq
 from ..core.errors import AfpsError
 from ..core.labels import OverwriteRefused
 from ..core.taxonomy import NORMAL
+from ..workers import behind_the_ui
 from .types_dialog import DefectTypesDialog, swatch
 
 NORMAL_COLOUR = "#9AA5B1"  # grey-blue: normal is the absence of a defect, not a colour of its own
@@ -324,6 +325,7 @@ class _ThumbJob(QRunnable):
         self.sink, self.rel, self.path, self.generation = sink, rel, path, generation
 
     def run(self) -> None:
+        behind_the_ui()
         reader = QImageReader(self.path)
         reader.setAutoTransform(True)
         size = reader.size()

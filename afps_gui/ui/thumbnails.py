@@ -14,6 +14,8 @@ from collections import OrderedDict
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
+from ..workers import behind_the_ui
+
 log = logging.getLogger("afps.thumbnails")
 
 MAX_PENDING = 256
@@ -60,6 +62,7 @@ class _Decoder(QRunnable):
         self.loader = loader
 
     def run(self) -> None:
+        behind_the_ui()
         while True:
             path = self.loader._pop()
             if path is None:
