@@ -181,6 +181,9 @@ def test_pages_behind_tabs_are_laid_out_before_they_are_first_shown(qtbot, windo
     ]
     visible = tabs.currentWidget()
     qtbot.waitUntil(lambda: all(p.size() == visible.size() for p in hidden), timeout=5000)
+    heatmap = window.docks["heatmap"].widget()
+    behind = [window.docks[n].widget() for n in ("inspector", "training")]
+    qtbot.waitUntil(lambda: all(p.size() == heatmap.size() for p in behind), timeout=5000)
     form_column = window.training.classifier_form.parentWidget()  # on the hidden Classifier tab
     assert form_column.geometry().width() > 0 and not hidden[0].isVisible()
 
@@ -282,12 +285,16 @@ def test_crash_in_a_worker_thread_reaches_a_dialog_on_the_gui_thread(qtbot, wind
 
 
 def test_thumbnails_load_lazily_and_are_cached(qtbot, demo_data):
-    from afps_gui.ui.thumbnails import ThumbnailLoader
+    from afps_gui.ui.thumbnails import ThumbnailLoader, _Decoder
 
     loader = ThumbnailLoader(side=32, capacity=4)
     paths = sorted(str(p) for p in demo_data.rglob("*.png") if "masks" not in p.parts)[:6]
+    # As if the decoder were busy while all six are asked for (else, on a loaded machine, it
+    # can take the first request before the others arrive, and the order below is not defined).
+    loader._running = True
     for p in paths:
         assert loader.get(p) is None  # queued, not decoded on the caller's thread
+    loader._pool.start(_Decoder(loader))
     qtbot.waitUntil(lambda: not loader._pending, timeout=30_000)
     # Newest request first (what is on screen now): the first request was decoded last, and
     # the cache keeps the 4 most recent.

@@ -42,7 +42,7 @@ from .prefs_dialog import PreferencesDialog
 from .review_dock import label_action, make_review_panel, types_dialog
 from .status import Banner, StatusBar
 from .training_panel import TrainingPanel
-from .warm_up import warm_up_hidden_pages, warm_up_plots
+from .warm_up import on_screen, warm_up_hidden_pages, warm_up_plots
 
 log = logging.getLogger("afps.ui")
 
@@ -138,10 +138,11 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(300, self._warm_up_hidden_pages)
 
     def _warm_up_hidden_pages(self) -> None:
-        shown = next((d for d in self.docks.values() if d.widget().isVisible()), None)
+        for dock in self.docks.values():  # a dock behind a tab, at its shown sibling's size
+            shown = [d for d in self.tabifiedDockWidgets(dock) if on_screen(d)]
+            if shown:
+                warm_up_hidden_pages([dock], shown[0])  # the dock: its layout sizes the page
         tabs = self.training.tabs
-        pages = [d.widget() for d in self.docks.values()]
-        warm_up_hidden_pages(pages, shown.widget() if shown else self)
         warm_up_hidden_pages([tabs.widget(i) for i in range(tabs.count())], tabs.currentWidget())
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:

@@ -33,8 +33,13 @@ def warm_up_hidden_pages(pages: list[QWidget], size_like: QWidget) -> None:
     later showings cost what a repaint costs.
     """
     for page in pages:
-        if page.isVisible():
+        if on_screen(page):
             continue
         if size_like.width() > 0 and size_like.height() > 0:
             page.resize(size_like.size())
         page.grab()
+
+
+def on_screen(widget: QWidget) -> bool:
+    """Qt calls a dock behind a tab visible; what counts is whether any of it can be seen."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
