@@ -73,11 +73,12 @@ def subset_folder(dataset, n_normal: int, per_type: int, dest: Path, seed: int =
     return dest
 
 
-def cpu_snapshot() -> tuple[int, int, int, int] | None:
-    """(ns this thread ran, ns it waited for a CPU, idle ticks of all cores, all ticks), or
-    None where Linux's /proc is missing. Read at every tick, so that a late tick can be told
-    apart: the UI thread busy (ran), CPUs busy elsewhere (waited), or the thread off the CPU
-    while it could have run (neither: blocked, or the machine itself paused)."""
+def cpu_snapshot() -> tuple[int, int, int, int, int] | None:
+    """(ns this thread ran, ns it waited for a CPU, idle ticks of all cores, all ticks, ticks
+    stolen by the hypervisor), or None where Linux's /proc is missing. Read at every tick, so
+    that a late tick can be told apart: the UI thread busy (ran), CPUs busy elsewhere (waited),
+    the thread off the CPU while it could have run (neither: blocked), or a virtual machine's
+    cores taken away by its host (steal: a guest counts that time as waiting or off the CPU)."""
     try:
         with open("/proc/thread-self/schedstat") as f:
             ran, waited = map(int, f.read().split()[:2])
@@ -85,7 +86,7 @@ def cpu_snapshot() -> tuple[int, int, int, int] | None:
             ticks = [int(v) for v in f.readline().split()[1:9]]
     except (OSError, ValueError):
         return None
-    return ran, waited, ticks[3] + ticks[4], sum(ticks)
+    return ran, waited, ticks[3] + ticks[4], sum(ticks), ticks[7]
 
 
 def settle(app, seconds: float) -> None:
@@ -141,6 +142,9 @@ class StallProbe:
         ran, waited = (after[0] - before[0]) / 1e6, (after[1] - before[1]) / 1e6
         ticks = after[3] - before[3]
         idle = f", cores idle {100 * (after[2] - before[2]) / ticks:.0f} %" if ticks else ""
+        stolen = after[4] - before[4]
+        if stolen:  # in clock ticks (USER_HZ) summed over the cores
+            idle += f", host took {1000 * stolen / os.sysconf('SC_CLK_TCK'):.0f} ms of core time"
         return f"UI thread ran {ran:.0f} ms, waited for a core {waited:.0f} ms, " \
                f"off the CPU {max(0.0, gap - ran - waited):.0f} ms{idle}"  # fmt: skip
 
@@ -189,13 +193,14 @@ def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
     probe.start()
     if interact:
         mover.start()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_snapshot()
     window.actions[action].trigger()
     if interact:  # a second later the user goes back to the heat maps (Train shows its own tab)
         QTimer.singleShot(1000, window.docks["heatmap"].raise_)
     loop.exec()
-    seconds = time.perf_counter() - t0
+    seconds, cpu1 = time.perf_counter() - t0, cpu_snapshot()
     mover.stop()
+    stolen = (cpu1[4] - cpu0[4]) / os.sysconf("SC_CLK_TCK") if cpu0 and cpu1 else 0.0
     gaps = np.array(probe.stop())
     late = [(round(e - g / 1000, 2), round(g)) for g, e in zip(gaps, probe.ends) if g > TARGET_MS]
     return {
@@ -209,6 +214,7 @@ def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
         "over_50ms": int((gaps > TARGET_MS).sum()),
         "late": late,  # (second of the phase when the stall began, its length in ms)
         "why": list(probe.why),  # for each late tick, where its time went
+        "host_took_s": round(stolen, 2),  # core time a virtual machine's host took (steal)
     }
 
 
@@ -262,7 +268,8 @@ def main() -> int:
         verdict = "OK" if r["max_ms"] <= TARGET_MS else "OVER TARGET"
         print(f"{r['phase']:>5}: {r['outcome']}, {r['seconds']} s, {r['ticks']} ticks; "
               f"longest stall {r['max_ms']} ms, p99 {r['p99_ms']} ms, mean tick "
-              f"{r['mean_ms']} ms, {r['over_50ms']} ticks over {TARGET_MS:.0f} ms -> {verdict}")  # fmt: skip
+              f"{r['mean_ms']} ms, {r['over_50ms']} ticks over {TARGET_MS:.0f} ms -> {verdict}"
+              + (f"; the host took {r['host_took_s']} s of core time" if r["host_took_s"] else ""))  # fmt: skip
         if r["late"]:
             print("       stalls over the target (began at s: ms): "
                   + ", ".join(f"{t}: {ms}" for t, ms in r["late"]))  # fmt: skip

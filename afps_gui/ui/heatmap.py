@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import resources
+from .elided_label import ElidedLabel
 from .overlays import colourise, outline, shrink_step
 from .view_data import ImageView, load_image_view
 
@@ -150,9 +151,9 @@ class HeatmapViewer(QWidget):
 
     def _readouts(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.name_label = QLabel()
+        self.name_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.score_label = QLabel()
+        self.score_label = ElidedLabel()
         self.score_label.setObjectName("readout")
         self.decision_label = QLabel()
         self.hover_label = QLabel()

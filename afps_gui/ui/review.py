@@ -73,6 +73,7 @@ from ..core.errors import AfpsError
 from ..core.labels import OverwriteRefused
 from ..core.taxonomy import NORMAL
 from ..workers import behind_the_ui
+from .elided_label import ElidedLabel
 from .types_dialog import DefectTypesDialog, swatch
 
 NORMAL_COLOUR = "#9AA5B1"  # grey-blue: normal is the absence of a defect, not a colour of its own
@@ -466,12 +467,11 @@ class ReviewPanel(QWidget):
         self.thumb.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         self.thumb.setStyleSheet("background: #20242a; color: #c5ccd6; border-radius: 3px;")
 
-        self.info_image = QLabel()
+        self.info_image = ElidedLabel(mode=Qt.ElideMiddle)
         self.info_image.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.info_image.setWordWrap(True)
-        self.info_label = QLabel()
-        self.info_pred = QLabel()
-        self.info_score = QLabel()
+        self.info_label = ElidedLabel()
+        self.info_pred = ElidedLabel()
+        self.info_score = ElidedLabel()
         self.info_why = QLabel()
         self.info_why.setWordWrap(True)
         form = QFormLayout()
