@@ -153,11 +153,7 @@ def torch_threads_for_jobs() -> int:
 def _child_main(conn, cancel, job: ProcessJob) -> None:
     """Entry point of the child process: run the job, send ("progress" | "post" | "ok" |
     "failed" | "cancelled", ...) messages, then end."""
-    if hasattr(os, "nice"):
-        try:
-            os.nice(CHILD_NICENESS)
-        except OSError:
-            pass
+    step_aside_for_the_ui()
     _stop_when_the_app_is_gone(cancel)
     try:
         import torch
@@ -178,6 +174,40 @@ def _child_main(conn, cancel, job: ProcessJob) -> None:
         conn.send(("failed", describe_failure(exc)))
     finally:
         conn.close()
+
+
+def step_aside_for_the_ui() -> None:
+    """Lower this process's CPU priority as far as it goes, for every thread it has.
+
+    On Linux the job runs under SCHED_IDLE: any other thread that wakes up (the UI thread
+    above all) takes a core from it at once. At nice 19 alone the scheduler may first let the
+    job finish its time slice, and the UI thread, which has just used more than its fair
+    share drawing, could wait 10-30 ms for a core on a 2-core PC. An idle CPU still runs the job
+    at full speed. Where SCHED_IDLE is missing (Windows, macOS) nice 19 is what is left.
+
+    Linux sets both per thread, and the child has threads before its job starts (numpy's
+    BLAS starts its workers on import): each one is lowered; those started later inherit it.
+    """
+    for tid in _own_threads():
+        if hasattr(os, "setpriority"):
+            try:
+                current = os.getpriority(os.PRIO_PROCESS, tid)
+                os.setpriority(os.PRIO_PROCESS, tid, max(current, CHILD_NICENESS))
+            except OSError:
+                pass
+        if hasattr(os, "SCHED_IDLE"):
+            try:
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            except OSError:  # not allowed here (a container's seccomp profile): nice 19 stays
+                pass
+
+
+def _own_threads() -> list[int]:
+    """The native ids of this process's threads (Linux), or [0]: "this process" elsewhere."""
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except (OSError, ValueError):
+        return [0]
 
 
 def _stop_when_the_app_is_gone(cancel) -> None:

@@ -24,7 +24,15 @@ def report(ctx, items: int):
     for i in range(items):
         ctx.post({"item": i})
         ctx.progress(i + 1, items, f"item {i + 1}")
-    return {"pid": os.getpid(), "threads": torch.get_num_threads(), "nice": _niceness()}
+    policy = None
+    if hasattr(os, "sched_getscheduler"):  # every thread's, torch's and numpy's workers too
+        policy = {os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")}
+    return {
+        "pid": os.getpid(),
+        "threads": torch.get_num_threads(),
+        "nice": _niceness(),
+        "policy": policy,
+    }
 
 
 def deaf(ctx):

@@ -111,6 +111,8 @@ def test_a_job_process_reports_progress_posts_and_its_result(qtbot, window):
     assert child["threads"] == max(1, (os.cpu_count() or 2) - 1)  # a core left for the UI
     if hasattr(os, "nice"):
         assert child["nice"] > os.nice(0)  # the UI wins a busy CPU
+    if hasattr(os, "SCHED_IDLE"):  # Linux: any thread of the app that wakes takes its core
+        assert child["policy"] == {os.SCHED_IDLE}
 
 
 def test_a_job_deaf_to_cancel_is_terminated(qtbot, window, monkeypatch):
