@@ -183,7 +183,9 @@ def step_aside_for_the_ui() -> None:
     above all) takes a core from it at once. At nice 19 alone the scheduler may first let the
     job finish its time slice, and the UI thread, which has just used more than its fair
     share drawing, could wait 10-30 ms for a core on a 2-core PC. An idle CPU still runs the job
-    at full speed. Where SCHED_IDLE is missing (Windows, macOS) nice 19 is what is left.
+    at full speed; other programs that keep every core busy leave it only their gaps (the
+    inspection PC runs this app). Where SCHED_IDLE is missing (macOS) nice 19 is what is left;
+    Windows has neither, and the job runs at normal priority there.
 
     Linux sets both per thread, and the child has threads before its job starts (numpy's
     BLAS starts its workers on import): each one is lowered; those started later inherit it.
