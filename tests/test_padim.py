@@ -1,5 +1,7 @@
 """PaDiM with the real offline backbone on small generated images."""
 
+import errno
+
 import numpy as np
 import pytest
 import torch
@@ -149,6 +151,44 @@ def test_corrupt_truncated_and_foreign_model_files(fitted, tmp_path):
             PadimModel.load(tmp_path / f"{name}.pt", device="cpu")
         with pytest.raises(ModelFileError, match=words):
             PadimModel.load_summary(tmp_path / f"{name}.pt")
+
+
+class _DiskFillsUp:
+    """A file that takes ``room`` bytes, then fails as a full disk does (ENOSPC)."""
+
+    def __init__(self, path, room: int):
+        self.fh, self.room = open(path, "wb"), room
+
+    def write(self, data) -> int:
+        if self.room < len(data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.fh.write(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()
+
+
+def test_a_full_disk_says_so_and_keeps_the_saved_model(fitted, tmp_path, monkeypatch):
+    """torch.save hides a full disk met halfway inside a RuntimeError ("unexpected pos"):
+    the user must still read that the disk is full, and the model saved before must survive."""
+    from afps_gui.core import modelfile
+
+    path = tmp_path / "padim.pt"
+    fitted.save(path)
+    before = path.read_bytes()
+    fills_up = lambda p, mode: _DiskFillsUp(p, room=len(before) // 2)  # noqa: E731
+    monkeypatch.setattr(modelfile, "open", fills_up, raising=False)
+    with pytest.raises(AfpsError, match="disk is full"):
+        fitted.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["padim.pt"]  # no half-written file left
 
 
 def test_pickled_code_is_never_run(tmp_path):

@@ -7,6 +7,7 @@ The Qt workers turn the callback into signals; the CLI turns it into a progress 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
@@ -57,14 +58,24 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
-    except OSError as exc:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
-        if exc.errno == 28:  # ENOSPC
+        if _disk_full(exc):
             raise AfpsError(
                 f"The disk is full: could not write {target}. Free some space and try again; "
                 "the previous file, if any, is unchanged."
             ) from exc
         raise
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` or an error it was raised from is "no space left on device". Writers
+    can wrap it: torch.save's zip writer raises a RuntimeError ("unexpected pos ...") while
+    handling the OSError that a full disk gave it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
