@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
-# The label never asks for less than this many average characters: enough to tell it is there.
+# By default the label never asks for less than this many average characters.
 MIN_CHARS = 6
 
 
@@ -19,10 +19,13 @@ class ElidedLabel(QLabel):
     label asks for its whole text only as a preference and fits whatever width it gets.
     """
 
-    def __init__(self, text: str = "", parent=None, mode=Qt.TextElideMode.ElideRight):
+    def __init__(
+        self, text: str = "", parent=None, mode=Qt.TextElideMode.ElideRight, min_chars=MIN_CHARS
+    ):
         super().__init__(parent)
         self._full = ""
         self._mode = mode
+        self._min_chars = min_chars
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setText(text)
 
@@ -49,7 +52,7 @@ class ElidedLabel(QLabel):
         return QSize(max(width, self.minimumSizeHint().width()), super().sizeHint().height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        width = self.fontMetrics().averageCharWidth() * MIN_CHARS
+        width = self.fontMetrics().averageCharWidth() * self._min_chars
         return QSize(width, super().minimumSizeHint().height())
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name

@@ -38,6 +38,8 @@ COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "CET-L4")
 CONTOUR_RGB = (0, 229, 255)  # cyan: the threshold outline, visible on every colour map
 MASK_RGB = (124, 252, 0)  # green: the ground-truth mask
 SLIDER_STEPS = 1000
+SCORE_TEMPLATE = "score {:.1f}   normalised {:.2f}   threshold {:.1f}"
+WIDEST_SCORES = (8888.8, 8.88, 8888.8)  # the score readout always has room for these
 
 
 def image_plot(background: str = "#202124") -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
@@ -151,10 +153,16 @@ class HeatmapViewer(QWidget):
 
     def _readouts(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.name_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
+        self.name_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle, min_chars=16)
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.score_label = ElidedLabel()
+        self.score_label = QLabel()
         self.score_label.setObjectName("readout")
+        # Room for the widest readout, always: the numbers never get cut off, and their width
+        # does not become part of the window's minimum as images change (the name shrinks).
+        self.score_label.ensurePolished()
+        self.score_label.setMinimumWidth(
+            self.score_label.fontMetrics().horizontalAdvance(SCORE_TEMPLATE.format(*WIDEST_SCORES))
+        )
         self.decision_label = QLabel()
         self.hover_label = QLabel()
         self.hover_label.setObjectName("readout")
@@ -310,10 +318,7 @@ class HeatmapViewer(QWidget):
             self.score_label.setText("")
             self.decision_label.setText("")
             return
-        self.score_label.setText(
-            f"score {view.score:.1f}   normalised {view.normalised:.2f}   threshold "
-            f"{self.threshold:.1f}"
-        )
+        self.score_label.setText(SCORE_TEMPLATE.format(view.score, view.normalised, self.threshold))
         anomalous = view.score > self.threshold
         self.decision_label.setText("ANOMALOUS" if anomalous else "normal")
         self.decision_label.setObjectName("decisionAnomalous" if anomalous else "decisionNormal")
