@@ -187,8 +187,9 @@ def step_aside_for_the_ui() -> None:
     inspection PC runs this app). Where SCHED_IDLE is missing (macOS) nice 19 is what is left;
     Windows has neither, and the job runs at normal priority there.
 
-    Linux sets both per thread, and the child has threads before its job starts (numpy's
-    BLAS starts its workers on import): each one is lowered; those started later inherit it.
+    Linux sets both per thread, and the child can have threads before this runs (one stayed
+    at nice 0 when only the calling thread was lowered): each one is lowered; those started
+    later inherit it.
     """
     for tid in _own_threads():
         if hasattr(os, "setpriority"):
