@@ -192,17 +192,24 @@ def step_aside_for_the_ui() -> None:
     later inherit it.
     """
     for tid in _own_threads():
-        if hasattr(os, "setpriority"):
-            try:
-                current = os.getpriority(os.PRIO_PROCESS, tid)
-                os.setpriority(os.PRIO_PROCESS, tid, max(current, CHILD_NICENESS))
-            except OSError:
-                pass
+        lower_priority(tid, CHILD_NICENESS)
         if hasattr(os, "SCHED_IDLE"):
             try:
                 os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
             except OSError:  # not allowed here (a container's seccomp profile): nice 19 stays
                 pass
+
+
+def lower_priority(tid: int, niceness: int) -> None:
+    """Make thread ``tid`` (Linux; 0: the calling process elsewhere) at least this nice; one
+    already nicer stays as it is. Where it is not allowed, the thread keeps its priority."""
+    if not hasattr(os, "setpriority"):
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, max(current, niceness))
+    except OSError:
+        pass
 
 
 def _own_threads() -> list[int]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from .job_process import (  # noqa: F401 - Failure is this module's API too (the
     Failure,
     ProcessJob,
     describe_failure,
+    lower_priority,
     run_in_child,
     run_job,
     torch_threads_for_jobs,
@@ -68,17 +68,12 @@ def behind_the_ui() -> None:
 
     On two cores, a viewer or thumbnail task and the job's child can hold both cores while the
     UI thread waits for one (15-35 ms seen at the end of a training run). At nice 5 the
-    scheduler hands the UI thread a core at once; the task takes only what the UI leaves.
+    scheduler favours the UI thread over the task, which takes mostly what the UI leaves.
     """
     if getattr(_lowered, "done", False) or not sys.platform.startswith("linux"):
         return
     _lowered.done = True
-    tid = threading.get_native_id()
-    try:
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, max(current, BACKGROUND_NICE))
-    except OSError:  # not allowed here: the task still runs, at the app's priority
-        pass
+    lower_priority(threading.get_native_id(), BACKGROUND_NICE)
 
 
 @contextlib.contextmanager

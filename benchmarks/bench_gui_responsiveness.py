@@ -100,6 +100,13 @@ def cpu_snapshot() -> tuple[int, int, int, int, int] | None:
     return ran, waited, ticks[3] + ticks[4], sum(ticks), ticks[7]
 
 
+def stolen_ms(before, after) -> float:
+    """Core time (ms, summed over the cores) a VM's host took between two cpu_snapshot()s."""
+    if before is None or after is None:
+        return 0.0
+    return 1000 * (after[4] - before[4]) / CLOCK_TICKS
+
+
 def settle(app, seconds: float) -> None:
     from PySide6.QtCore import QEventLoop, QTimer
 
@@ -144,25 +151,25 @@ class StallProbe:
         self.gaps.append(gap)
         self.ends.append(now - self._t0)
         if gap > EXPLAIN_MS:
-            why = self._where_it_went(gap, self._cpu, cpu)
+            stolen = stolen_ms(self._cpu, cpu)
+            why = self._where_it_went(gap, self._cpu, cpu, stolen)
             if self.sampler is not None:
                 why += "\n           " + self.sampler.during(self._last, now)
             self.why[len(self.gaps) - 1] = why
-            if cpu and self._cpu and cpu[4] > self._cpu[4]:
-                self.stolen[len(self.gaps) - 1] = 1000 * (cpu[4] - self._cpu[4]) / CLOCK_TICKS
+            if stolen:
+                self.stolen[len(self.gaps) - 1] = stolen
         self._last = now
         self._cpu = cpu
 
     @staticmethod
-    def _where_it_went(gap: float, before, after) -> str:
+    def _where_it_went(gap: float, before, after, stolen: float) -> str:
         if before is None or after is None:
             return ""
         ran, waited = (after[0] - before[0]) / 1e6, (after[1] - before[1]) / 1e6
         ticks = after[3] - before[3]
         idle = f", cores idle {100 * (after[2] - before[2]) / ticks:.0f} %" if ticks else ""
-        stolen = after[4] - before[4]
-        if stolen:  # in clock ticks (USER_HZ) summed over the cores
-            idle += f", host took {1000 * stolen / CLOCK_TICKS:.0f} ms of core time"
+        if stolen:
+            idle += f", host took {stolen:.0f} ms of core time"
         return f"UI thread ran {ran:.0f} ms, waited for a core {waited:.0f} ms, " \
                f"off the CPU {max(0.0, gap - ran - waited):.0f} ms{idle}"  # fmt: skip
 
@@ -239,7 +246,7 @@ def run_phase(window, action: str, probe: StallProbe, interact: bool) -> dict:
     loop.exec()
     seconds, cpu1 = time.perf_counter() - t0, cpu_snapshot()
     mover.stop()
-    stolen = (cpu1[4] - cpu0[4]) / CLOCK_TICKS if cpu0 and cpu1 else 0.0
+    stolen = stolen_ms(cpu0, cpu1) / 1000
     gaps = np.array(probe.stop())
     began = [round(e - g / 1000, 2) for g, e in zip(gaps, probe.ends)]
     late = [(began[i], round(g)) for i, g in enumerate(gaps) if g > TARGET_MS]
