@@ -1,9 +1,9 @@
-"""PaDiM: one Gaussian per patch position over pretrained CNN features; Mahalanobis anomaly maps.
+"""The anomaly model: pretrained CNN patch features, a model of normal patches, anomaly maps.
 
-The fit streams: it keeps running sums (float64, shifted by a reference mean for numerical
-safety) whose size depends on the grid and the feature dimension, never on the number of
-training images. Scoring batches images through the inverse covariances, because reading
-P x D x D floats once per batch instead of once per image is what makes it fast.
+PaDiM's per-position Gaussians (Mahalanobis distance) or a position-free memory of normal
+patches (nearest-neighbour distance, as PatchCore): see ``normal_models``. Both fit streaming, in
+memory that does not grow with the number of training images, and score whole batches at once.
+The class keeps its historical name: every file, cache and front end knows it as "PaDiM".
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from .devices import resolve_device
 from .errors import AfpsError, ImageError, ModelFileError
 from .jobs import Progress, check_cancel, no_progress
 from .modelfile import load_model, load_model_settings, save_model
+from .normal_models import NORMAL_MODELS, make_normal_model
 from .preprocess import Box, to_input
 
-FORMAT_VERSION = 1
+# 2: normal_model, stride and memory_size in the settings; a "memory" tensor for knn models.
+# Version 1 files are per-position Gaussians at stride 4, which the defaults below still are.
+FORMAT_VERSION = 2
 KIND = "afps-padim"
 
 
@@ -44,6 +47,11 @@ class PadimConfig:
     eps: float = 0.01  # added to every covariance diagonal
     batch_size: int = 16
     feature_pool: int = 3  # k x k average of each stage's features (1 = off)
+    # "gaussian": one Gaussian per patch position (PaDiM); "knn": distance to the nearest of a
+    # memory of normal patches from any position (for parts that move). Tuning chooses.
+    normal_model: str = "gaussian"
+    stride: int = 4  # input pixels per grid cell: 4, or 8 for large inputs (4x fewer patches)
+    memory_size: int = 4000  # normal patches kept by the knn model
 
     def __post_init__(self):
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
@@ -51,6 +59,14 @@ class PadimConfig:
             raise AfpsError(f"Input size {self.input_size} is too small: use at least 32 x 32.")
         if self.resize not in ("squash", "fit"):
             raise AfpsError(f"Unknown resize mode '{self.resize}': use 'squash' or 'fit'.")
+        if self.normal_model not in NORMAL_MODELS:
+            raise AfpsError(
+                f"Unknown normal model '{self.normal_model}': use one of {', '.join(NORMAL_MODELS)}."
+            )
+        if self.stride not in (4, 8):
+            raise AfpsError(f"Grid stride {self.stride} is not supported: use 4 or 8.")
+        if self.memory_size < 1:
+            raise AfpsError("The memory of normal patches needs at least 1 patch.")
 
 
 @dataclass
@@ -62,10 +78,11 @@ class ImageScore:
     patch_map: np.ndarray  # (gh, gw) float32 raw Mahalanobis distance per patch (whole grid)
     box: Box  # valid region in input pixels
     embeddings: Optional[np.ndarray] = None  # (gh, gw, D) float16, when asked for
+    stride: int = 4  # input pixels per grid cell
 
     @property
     def grid_box(self) -> Box:
-        return self.box.scaled(1 / 4)
+        return self.box.scaled(1 / self.stride)
 
 
 @dataclass
@@ -148,8 +165,7 @@ class PadimModel:
         self._backbone = backbone
         self._weights = weights
         self.channel_idx: Optional[torch.Tensor] = None
-        self.mean: Optional[torch.Tensor] = None  # (P, D) float32
-        self.inv_cov: Optional[torch.Tensor] = None  # (P, D, D) float32
+        self.normal = None  # a fitted normal model (normal_models), None before the fit
         self.grid: Optional[tuple[int, int]] = None
         self.n_train = 0
         self.threshold: Optional[float] = None
@@ -165,7 +181,19 @@ class PadimModel:
 
     @property
     def fitted(self) -> bool:
-        return self.inv_cov is not None
+        return self.normal is not None
+
+    @property
+    def mean(self) -> Optional[torch.Tensor]:
+        return getattr(self.normal, "mean", None)
+
+    @property
+    def inv_cov(self) -> Optional[torch.Tensor]:
+        return getattr(self.normal, "inv_cov", None)
+
+    def _new_normal_model(self):
+        c = self.config
+        return make_normal_model(c.normal_model, eps=c.eps, memory_size=c.memory_size, seed=c.seed)
 
     def _channel_subset(self, total: int) -> torch.Tensor:
         d = self.config.d
@@ -175,7 +203,8 @@ class PadimModel:
         return torch.randperm(total, generator=gen)[:d].sort().values
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in 0..1 -> (B, D, gh, gw) patch embeddings on the stride-4 grid."""
+        """(B, 3, H, W) in 0..1 -> (B, D, gh, gw) patch embeddings on the stride-4 (or -8)
+        grid."""
         feats = self.backbone(batch.to(self.device))
         k = self.config.feature_pool
         if k > 1:
@@ -183,9 +212,16 @@ class PadimModel:
             feats = [
                 F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats
             ]
+        if self.config.stride == 8:
+            # The stride-4 stage is averaged over 2 x 2 cells rather than dropped: the finest
+            # features are what sees defects a few pixels wide.
+            feats = [F.avg_pool2d(feats[0], 2, ceil_mode=True)] + feats[1:]
         size = feats[0].shape[-2:]
         up = [feats[0]] + [
-            F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in feats[1:]
+            F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+            if f.shape[-2:] != size
+            else f
+            for f in feats[1:]
         ]
         emb = torch.cat(up, dim=1)
         if self.channel_idx is None:
@@ -223,48 +259,46 @@ class PadimModel:
         progress: Progress = no_progress,
         cancel: Optional[threading.Event] = None,
     ) -> FitReport:
-        """Fit the per-patch Gaussians on normal images (paths or uint8 arrays), streaming."""
+        """Fit the normal model on normal images (paths or uint8 arrays), streaming."""
         if len(items) < 2:
             raise AfpsError("Fitting needs at least 2 normal images; add more defect-free images.")
         self.channel_idx = None
         t0 = time.perf_counter()
         skipped: list[tuple[str, str]] = []
-        shift = s1 = s2 = None
-        n = 0
-        with torch.inference_mode():
+
+        def embeddings():
             for batch, _, _ in self._batches(items, progress, cancel, "Fitting on", skipped):
-                emb = self.embed(batch)  # (B, D, gh, gw)
-                B, D, gh, gw = emb.shape
-                x = emb.flatten(2).permute(2, 0, 1)  # (P, B, D)
-                if shift is None:
-                    # Shifting by a reference mean keeps the sum of outer products well conditioned.
-                    shift = x.mean(1, keepdim=True)
-                    s1 = torch.zeros(gh * gw, D, dtype=torch.float64, device=x.device)
-                    s2 = torch.zeros(gh * gw, D, D, dtype=torch.float64, device=x.device)
-                    self.grid = (gh, gw)
-                xc = x - shift
-                s1.add_(xc.sum(1))
-                # In chunks of patches: a whole-grid float32 product would be as big as s2.
-                for p0 in range(0, xc.shape[0], 1024):
-                    chunk = xc[p0 : p0 + 1024]
-                    s2[p0 : p0 + 1024].add_(torch.bmm(chunk.transpose(1, 2), chunk))
-                n += B
+                yield self.embed(batch)
+
+        with torch.inference_mode():
+            n = self.fit_embeddings(embeddings(), skipped=skipped, progress=progress)
+        check_cancel(cancel)
+        return FitReport(n, skipped, time.perf_counter() - t0)
+
+    def fit_embeddings(
+        self, batches: Iterable[torch.Tensor], *, skipped=(), progress: Progress = no_progress
+    ) -> int:
+        """Fit on (B, D, gh, gw) embeddings (from ``embed``); returns the number of images."""
+        normal = self._new_normal_model()
+        n = 0
+        for emb in batches:
+            self.grid = tuple(emb.shape[-2:])
+            normal.update(emb.float().flatten(2).permute(2, 0, 1))  # (P, B, D)
+            n += emb.shape[0]
         if n < 2:
             raise AfpsError(
                 "Fewer than 2 normal images could be read, so nothing was fitted. "
                 + (f"First problem: {skipped[0][1]}" if skipped else "")
             )
-        check_cancel(cancel)
-        progress(n, n, "Inverting covariances")
-        mu_c = s1 / n
-        cov = (s2 - n * mu_c[:, :, None] * mu_c[:, None, :]) / (n - 1)
-        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-        cov += self.config.eps * eye
-        self.mean = (mu_c + shift[:, 0, :].double()).float()
-        self.inv_cov = _inverse_spd(cov).float()
+        progress(
+            n, n, "Inverting covariances" if normal.kind == "gaussian" else "Choosing the memory"
+        )
+        with torch.inference_mode():
+            normal.finish()
+        self.normal = normal
         self.n_train = n
         self.threshold = None
-        return FitReport(n, skipped, time.perf_counter() - t0)
+        return n
 
     # --- score ------------------------------------------------------------------------------
 
@@ -272,22 +306,28 @@ class PadimModel:
         if not self.fitted:
             raise AfpsError("The anomaly model is not fitted yet: fit it on normal images first.")
 
-    def mahalanobis(self, emb: torch.Tensor) -> torch.Tensor:
-        """(B, D, gh, gw) -> (B, gh, gw) Mahalanobis distances, one bmm for the whole batch."""
+    def distances(self, emb: torch.Tensor) -> torch.Tensor:
+        """(B, D, gh, gw) -> (B, gh, gw) distance of each patch to the normal model."""
         B, D, gh, gw = emb.shape
         if (gh, gw) != tuple(self.grid):
             raise AfpsError(f"Feature grid {gh}x{gw} does not match the fitted {self.grid}.")
-        x = emb.flatten(2).permute(2, 0, 1) - self.mean[:, None, :]  # (P, B, D)
-        d2 = (torch.bmm(x, self.inv_cov) * x).sum(-1)  # (P, B)
-        return d2.clamp_min_(0).sqrt_().T.reshape(B, gh, gw)
+        d = self.normal.distances(emb.flatten(2).permute(2, 0, 1))  # (P, B)
+        return d.T.reshape(B, gh, gw)
 
     def score_batch(
         self, batch: torch.Tensor, boxes: list[Box], keep_embeddings=False
     ) -> list[ImageScore]:
+        with torch.inference_mode():
+            return self.score_embeddings(self.embed(batch), boxes, keep_embeddings)
+
+    def score_embeddings(
+        self, emb: torch.Tensor, boxes: list[Box], keep_embeddings=False
+    ) -> list[ImageScore]:
+        """Score (B, D, gh, gw) embeddings of images whose valid regions are ``boxes``."""
         self._require_fit()
         with torch.inference_mode():
-            emb = self.embed(batch)
-            pmap = self.mahalanobis(emb)
+            emb = emb.float()
+            pmap = self.distances(emb)
             full = upsample_and_blur(pmap, self.config).cpu().numpy()
             pmap_np = pmap.cpu().numpy()
             emb_np = emb.permute(0, 2, 3, 1).half().cpu().numpy() if keep_embeddings else None
@@ -301,6 +341,7 @@ class PadimModel:
                     patch_map=pmap_np[i].astype(np.float32),
                     box=box,
                     embeddings=emb_np[i] if emb_np is not None else None,
+                    stride=self.config.stride,
                 )
             )
         return out
@@ -371,11 +412,7 @@ class PadimModel:
             "threshold": self.threshold,
             "score_floor": self.score_floor,
         }
-        tensors = {
-            "mean": self.mean.cpu(),
-            "inv_cov": self.inv_cov.cpu(),
-            "channel_idx": self.channel_idx.cpu(),
-        }
+        tensors = {**self.normal.tensors(), "channel_idx": self.channel_idx.cpu()}
         save_model(path, KIND, FORMAT_VERSION, settings, tensors)
 
     @classmethod
@@ -383,14 +420,15 @@ class PadimModel:
         settings, tensors = load_model(path, KIND, FORMAT_VERSION)
         with _parts_of(path):
             model = cls._from_settings(settings, device, weights)
-            model.mean = tensors["mean"].float().to(model.device)
-            model.inv_cov = tensors["inv_cov"].float().to(model.device)
+            normal = model._new_normal_model()
+            normal.load(tensors, model.device)
             model.channel_idx = tensors["channel_idx"].long()
-        P, D = model.mean.shape
-        if model.inv_cov.shape != (P, D, D) or P != model.grid[0] * model.grid[1]:
+        positions = getattr(normal, "positions", None)
+        if positions is not None and positions != model.grid[0] * model.grid[1]:
             raise ModelFileError(
                 f"{path} holds tensors of inconsistent shapes: fit the model again."
             )
+        model.normal = normal
         return model
 
     @classmethod
@@ -412,25 +450,4 @@ class PadimModel:
         return model
 
     def memory_bytes(self) -> int:
-        return 0 if not self.fitted else self.inv_cov.numel() * 4 + self.mean.numel() * 4
-
-
-def _inverse_spd(cov: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-    """Invert symmetric positive definite matrices with a batched Cholesky, in chunks.
-
-    Cholesky is the numerically safe route for covariances, and the only batched inverse we
-    found that does not deadlock in torch 2.14.1 (MKL) once torch.set_num_threads has been
-    changed in the process (batched LU inverse and solve hang: reproduced). A matrix that is
-    not positive definite even after + eps I gets more ridge instead of failing the fit.
-    """
-    out = torch.empty_like(cov)
-    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-    for start in range(0, cov.shape[0], chunk):
-        c = cov[start : start + chunk]
-        L, info = torch.linalg.cholesky_ex(c)
-        bad = info != 0
-        if bool(bad.any()):
-            ridge = 1e-3 * c[bad].diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
-            L[bad] = torch.linalg.cholesky(c[bad] + ridge * eye)
-        out[start : start + chunk] = torch.cholesky_inverse(L)
-    return out
+        return 0 if not self.fitted else self.normal.memory_bytes()

@@ -1,7 +1,7 @@
 """Where a patch of the model's grid lies on the displayed image, and back.
 
 The model sees the image resized to its input size (``squash``) or fitted inside it with padding
-(``fit``: only ``box`` holds image). The grid has one cell per stride-4 block of the input. The
+(``fit``: only ``box`` holds image). The grid has one cell per stride-4 (or -8) block of the input. The
 viewers draw the original image, so every overlay goes through this mapping.
 """
 
@@ -73,7 +73,7 @@ class GridGeometry:
         """Bool (gh, gw) mask of the cells that hold image (None when all of them do), the same
         rule as the classifier uses, so that the inspector never shows a patch it would not."""
         gh, gw = self.grid
-        b = self.box.scaled(1 / 4)
+        b = self.box.scaled(self.grid[0] / self.input_size[0])
         if (b.y0, b.y1, b.x0, b.x1) == (0, gh, 0, gw):
             return None
         valid = np.zeros((gh, gw), dtype=bool)
