@@ -95,19 +95,52 @@ def _jsonable(v):
     return v
 
 
-def padim_config(args):
-    from .core.padim import PadimConfig
+# Detection settings that tuning chooses; giving any of them on the command line turns tuning off.
+TUNED_OPTIONS = {
+    "backbone": "backbone",
+    "size": "input_size",
+    "resize": "resize",
+    "pool": "feature_pool",
+    "sigma": "sigma",
+    "model": "normal_model",
+    "stride": "stride",
+}
 
-    return PadimConfig(
-        backbone=args.backbone,
-        input_size=args.size,
-        resize=args.resize,
-        d=args.d,
-        seed=args.seed,
-        batch_size=args.batch,
-        feature_pool=args.pool,
-        sigma=args.sigma,
+
+def padim_config(args):
+    """The defaults, with every setting given on the command line over them."""
+    from dataclasses import replace
+
+    from .core.padim import PadimConfig
+    from .core.tuning import stride_for
+
+    given = {field: getattr(args, opt) for opt, field in TUNED_OPTIONS.items()}
+    given = {k: v for k, v in given.items() if v is not None}
+    if "input_size" in given and "stride" not in given:
+        given["stride"] = stride_for(given["input_size"])
+    memory = getattr(args, "memory", None)
+    return replace(
+        PadimConfig(d=args.d, seed=args.seed, batch_size=args.batch),
+        **given,
+        **({"memory_size": memory} if memory else {}),
     )
+
+
+def tune_budget(args) -> Optional[float]:
+    """Seconds for tuning, or None where the user chose the settings or turned tuning off."""
+    explicit = [f"--{o}" for o in TUNED_OPTIONS if getattr(args, o, None) is not None]
+    if args.no_tune or explicit:
+        if explicit and not args.no_tune and not args.quiet:
+            print(f"not tuning: {', '.join(explicit)} given", file=sys.stderr)
+        return None
+    return args.tune_budget
+
+
+def print_tuning(tuning: Optional[dict]) -> None:
+    from .core.tuning import format_table
+
+    if tuning:
+        print(format_table(tuning))
 
 
 def _fit_kwargs(args) -> dict:
@@ -147,16 +180,27 @@ def cmd_evaluate(args) -> int:
             weights=args.weights,
             progress=bar,
             model_out=args.save_model,
+            tune_budget_s=tune_budget(args),
         )
+    print_tuning(res.tuning)
     out = res.as_dict()
     out.update(
         dataset=str(args.data),
         layout=ds.layout,
-        backbone=args.backbone,
-        size=list(args.size),
-        resize=args.resize,
+        backbone=res.settings["backbone"],
+        size=res.settings["input_size"],
+        resize=res.settings["resize"],
         d=args.d,
     )
+    if res.tuning:
+        t = res.tuning
+        out.update(
+            n_tune_fit=t["n_fit"],
+            n_tune_normal=t["n_val_normal"],
+            n_tune_defect=t["n_val_defect"],
+            tune_synthetic=t["synthetic"],
+            tune_seconds=t["seconds"],
+        )
     out["fit_images_per_s"] = res.n_fit / res.fit_seconds if res.fit_seconds else None
     n_scored = res.n_test_normal + res.n_test_anomalous
     out["score_images_per_s"] = n_scored / res.score_seconds if res.score_seconds else None
@@ -166,6 +210,7 @@ def cmd_evaluate(args) -> int:
     print(
         f"fit on {res.n_fit} normal images in {res.fit_seconds:.1f} s; tested on {res.n_test_normal} normal + {res.n_test_anomalous} defective"
     )
+    print("settings: " + ", ".join(f"{k} {v}" for k, v in res.settings.items()))
     for t, v in res.per_type_auroc.items():
         print(f"  {t:>12}: image AUROC {v:.4f}")
     write_json(
@@ -210,7 +255,8 @@ def cmd_experiment(args) -> int:
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{' vs '.join(classes)}: {len(samples)} images, {args.backbone} {args.size[0]}x{args.size[1]}"
+    cfg = padim.config
+    title = f"{' vs '.join(classes)}: {len(samples)} images, {cfg.backbone} {cfg.input_size[0]}x{cfg.input_size[1]}"
     with atomic_write(out / "results.json") as tmp:
         tmp.write_text(
             json.dumps([{k: v for k, v in r.items() if k != "confusion"} for r in rows], indent=1)
@@ -239,6 +285,7 @@ def cmd_fit(args) -> int:
 
         with _open_project(args.project) as project, progress_bar("Fitting", args.quiet) as bar:
             res = pipeline.fit_project(project, progress=bar)
+        print_tuning(res.tuning)
         print(
             f"fitted on {res.n_images} normal images in {res.seconds:.1f} s; threshold {res.threshold:.3f}"
         )
@@ -246,8 +293,27 @@ def cmd_fit(args) -> int:
     if not args.data or not args.out:
         raise AfpsError("fit needs DATA and --out MODEL.pt (or --project DIR).")
     ds = load_data(args)
+    config = padim_config(args)
+    budget = tune_budget(args)
+    if budget is not None:
+        from .core.datasets import split_normals
+        from .core.pipeline import TuneData, tune_on
+
+        split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
+        with progress_bar("Tuning", args.quiet) as bar:
+            tuned = tune_on(
+                TuneData(split.fit, split.val or split.test, ds.anomalies()),
+                config,
+                budget_s=budget,
+                seed=args.seed,
+                device=args.device,
+                weights=args.weights,
+                progress=bar,
+            )
+        print_tuning(tuned.as_dict())
+        config = tuned.best
     with progress_bar("Fitting", args.quiet) as bar:
-        padim, _, rep = fit_on_normals(ds, padim_config(args), **_fit_kwargs(args), progress=bar)
+        padim, _, rep = fit_on_normals(ds, config, **_fit_kwargs(args), progress=bar)
     padim.save(args.out)
     print(f"fitted on {rep.n_images} images; threshold {padim.threshold}; wrote {args.out}")
     return 0
@@ -407,9 +473,43 @@ def cmd_project_new(args) -> int:
         padim=padim_config(args),
         n_fit=args.n_fit,
         device=args.device,
+        auto_tune=tune_budget(args) is not None,
     )
     Project.create(args.folder, settings, ds).close()
     print(f"created project {args.folder}")
+    if settings.auto_tune:
+        print("its detection settings are tuned on its data before the first fit ('afps tune')")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    """Compare detection settings on the data; with --project, store the best in the project."""
+    from .core import pipeline
+
+    if args.project:
+        with _open_project(args.project) as project, progress_bar("Tuning", args.quiet) as bar:
+            res = pipeline.tune_project(project, budget_s=args.budget, progress=bar)
+        print_tuning(res.as_dict())
+        print(f"stored in {args.project}: the next fit uses them")
+    else:
+        if not args.data:
+            raise AfpsError("tune needs DATA (a dataset folder) or --project DIR.")
+        from .core.datasets import split_normals
+
+        ds = load_data(args)
+        split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
+        with progress_bar("Tuning", args.quiet) as bar:
+            res = pipeline.tune_on(
+                pipeline.TuneData(split.fit, split.val or split.test, ds.anomalies()),
+                padim_config(args),
+                budget_s=args.budget,
+                seed=args.seed,
+                device=args.device,
+                weights=args.weights,
+                progress=bar,
+            )
+        print_tuning(res.as_dict())
+    write_json(args.json, res.as_dict())
     return 0
 
 
@@ -519,6 +619,7 @@ def cmd_demo(args) -> int:
 def _data_options(p, data_required=True):
     from .core.backbones import DEFAULT_BACKBONE, REGISTRY
     from .core.datasets import LAYOUTS
+    from .core.normal_models import NORMAL_MODELS
     from .core.padim import PadimConfig
 
     defaults = PadimConfig()
@@ -527,19 +628,39 @@ def _data_options(p, data_required=True):
         p.add_argument("data", help="dataset folder")
     p.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
     p.add_argument("--labels", help="labels CSV (image,label) adding or overriding defect types")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(REGISTRY))
+    # Settings that tuning chooses default to None: given, they win over tuning (and turn it off).
+    p.add_argument(
+        "--backbone",
+        choices=sorted(REGISTRY),
+        help=f"feature extractor (default {DEFAULT_BACKBONE})",
+    )
     p.add_argument("--weights", help="explicit backbone weights file (torchvision backbones)")
     p.add_argument(
         "--size",
         type=parse_size,
-        default=defaults.input_size,
-        help="model input N or HxW (default 224)",
+        help=f"model input N or HxW (default: tuned; untuned {defaults.input_size[0]})",
     )
     p.add_argument(
         "--resize",
         choices=("squash", "fit"),
-        default=defaults.resize,
-        help="fit (default) keeps the aspect ratio",
+        help="fit keeps the aspect ratio (default: tuned; untuned fit)",
+    )
+    p.add_argument(
+        "--model",
+        choices=NORMAL_MODELS,
+        help="normal model: gaussian = one Gaussian per patch position (PaDiM), knn = memory of "
+        "normal patches from any position, for parts that move (default: tuned; untuned gaussian)",
+    )
+    p.add_argument(
+        "--stride",
+        type=int,
+        choices=(4, 8),
+        help="input pixels per grid cell (default 4, 8 above ~300 x 300 inputs)",
+    )
+    p.add_argument(
+        "--memory",
+        type=int,
+        help=f"normal patches the knn model keeps (default {defaults.memory_size})",
     )
     p.add_argument("--d", type=int, default=None, help="random channel subset size (default: all)")
     p.add_argument("--n-fit", type=int, default=None, help="normal images to fit on (default 80%%)")
@@ -547,16 +668,26 @@ def _data_options(p, data_required=True):
     p.add_argument(
         "--pool",
         type=int,
-        default=defaults.feature_pool,
-        help="k x k feature averaging (default 3, 1 = off)",
+        help=f"k x k feature averaging, 1 = off (default: tuned; untuned {defaults.feature_pool})",
     )
     p.add_argument(
         "--sigma",
         type=float,
-        default=defaults.sigma,
-        help="Gaussian blur of the anomaly map, in pixels",
+        help=f"Gaussian blur of the anomaly map, in pixels (default: tuned; untuned {defaults.sigma:g})",
     )
     p.add_argument("--seed", type=int, default=0)
+
+
+def _tune_options(p):
+    p.add_argument(
+        "--no-tune", action="store_true", help="use the untuned defaults instead of tuning"
+    )
+    p.add_argument(
+        "--tune-budget",
+        type=float,
+        default=600.0,
+        help="seconds tuning may take (default 600; it stops trying candidates after that)",
+    )
 
 
 def _common(p):
@@ -593,8 +724,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="fit PaDiM on normal images and report detection metrics")
     _data_options(p)
     _common(p)
+    _tune_options(p)
     p.add_argument("--save-model", help="also save the fitted PaDiM model here")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("tune", help="choose detection settings from the data (or a project's)")
+    p.add_argument("data", nargs="?")
+    _data_options(p, data_required=False)
+    _common(p)
+    p.add_argument("--budget", type=float, default=600.0, help="seconds (default 600)")
+    p.add_argument("--project", help="tune this project and store the settings in it")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("experiment", help="the paper's tables: accuracy by N, strategy and sd")
     _data_options(p)
@@ -619,6 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="?")
     _data_options(p, data_required=False)
     _common(p)
+    _tune_options(p)
     p.add_argument("--out", help="model file to write")
     p.add_argument("--project", help="fit the project in this folder instead")
     p.set_defaults(func=cmd_fit)
@@ -651,6 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("folder")
     _data_options(q)
     _common(q)
+    _tune_options(q)
     q.set_defaults(func=cmd_project_new)
 
     p = sub.add_parser("score", help="score (and classify) every image of a project")

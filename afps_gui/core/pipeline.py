@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from .classifier import ClassifierConfig, DefectClassifier, EpochStats, Example, TrainHistory
-from .datasets import Dataset, NormalSplit, Sample, split_normals
+from .datasets import Dataset, NormalSplit, Sample, split_anomalies, split_normals
 from .errors import AfpsError
 from .jobs import Progress, check_cancel, no_progress
 from .labels import Prediction as StoredPrediction
@@ -24,6 +24,7 @@ from .padim import FitReport, ImageScore, PadimConfig, PadimModel
 from .preprocess import mask_to_input
 from .project import Project, default_model_id
 from .taxonomy import NORMAL
+from .tuning import TuneResult, settings_of, tune_detection
 
 
 def _stage(progress: Progress, lo: float, hi: float) -> Progress:
@@ -86,11 +87,69 @@ class DetectionResult:
     score_seconds: float
     per_type_auroc: dict[str, float] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)  # the detection settings measured
+    tuning: Optional[dict] = None  # TuneResult.as_dict() when the settings were tuned
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
 
         return asdict(self)
+
+
+# --- tuning ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TuneData:
+    fit: list[Sample]  # normal images to fit candidates on
+    val_normals: list[Sample]  # held-out normal images to score
+    defects: list[Sample]  # labelled defects to score; none: synthetic ones are made
+
+
+def evaluation_tuning_data(
+    split: NormalSplit, anomalies: Sequence[Sample], seed: int
+) -> tuple[TuneData, list[Sample]]:
+    """Tuning data that no reported figure is computed on, and the defects left to report on.
+
+    Validation normals come out of the fit split (the final model is fitted on them again, and
+    they are never scored for a figure). With at least 10 defects, a stratified quarter of them
+    (at most 40) is used for tuning and left out of the report; with fewer, tuning pastes
+    synthetic defects into the validation normals and every real defect is reported.
+    """
+    n_val = min(40, max(2, round(0.15 * len(split.fit))))
+    if len(split.fit) - n_val < 2:
+        raise AfpsError("Tuning needs more normal images: fewer than 4 are left to fit on.")
+    tune = TuneData(split.fit[:-n_val], split.fit[-n_val:], [])
+    if len(anomalies) < 10:
+        return tune, list(anomalies)
+    fraction = min(0.25, 40 / len(anomalies))
+    report, tune.defects = split_anomalies(list(anomalies), seed, test_fraction=fraction)
+    return tune, report
+
+
+def tune_on(
+    data: TuneData,
+    base: PadimConfig,
+    *,
+    budget_s: float,
+    seed: int = 0,
+    device: str = "auto",
+    weights: Optional[str] = None,
+    progress: Progress = no_progress,
+    cancel: Optional[threading.Event] = None,
+) -> TuneResult:
+    return tune_detection(
+        data.fit,
+        data.val_normals,
+        data.defects,
+        base=base,
+        budget_s=budget_s,
+        seed=seed,
+        device=device,
+        weights=weights,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def fit_on_normals(
@@ -125,13 +184,34 @@ def evaluate_detection(
     progress: Progress = no_progress,
     cancel: Optional[threading.Event] = None,
     model_out=None,
+    tune_budget_s: Optional[float] = None,
 ) -> DetectionResult:
-    """Fit on normal training images; report AUROC and PRO on held-out normals and all defects.
+    """Fit on normal training images; report AUROC and PRO on held-out normals and defects.
 
     The threshold is calibrated on the validation normals. AUROC and PRO do not depend on a
     threshold, so they are measured on every held-out normal image (validation and test) and
-    every defective image: more negatives, less noise.
+    every defective image that tuning did not see: more negatives, less noise.
+
+    With ``tune_budget_s``, the settings are first tuned (``evaluation_tuning_data``): on part
+    of the fit normals and a quarter of the defects, which are then left out of the report.
     """
+    anomalies = dataset.anomalies()
+    tuning = None
+    lo = 0.0
+    if tune_budget_s is not None:
+        split = split_normals(dataset.normals(), seed, n_fit=n_fit)
+        data, anomalies = evaluation_tuning_data(split, anomalies, seed)
+        tuned = tune_on(
+            data,
+            config,
+            budget_s=tune_budget_s,
+            seed=seed,
+            device=device,
+            weights=weights,
+            progress=_stage(progress, 0, 0.5),
+            cancel=cancel,
+        )
+        config, tuning, lo = tuned.best, tuned.as_dict(), 0.5
     padim, split, report = fit_on_normals(
         dataset,
         config,
@@ -139,18 +219,18 @@ def evaluate_detection(
         seed=seed,
         device=device,
         weights=weights,
-        progress=_stage(progress, 0, 0.6),
+        progress=_stage(progress, lo, lo + (1 - lo) * 0.6),
         cancel=cancel,
     )
     fit_s = report.seconds
-    test = split.val + split.test + dataset.anomalies()
+    test = split.val + split.test + anomalies
     labels, scores, masks, maps, kinds = [], [], [], [], []
     skipped = list(report.skipped)
     t0 = time.perf_counter()
     from .images import load_mask
 
     for sample, score in padim.score_items(
-        test, progress=_stage(progress, 0.6, 1.0), cancel=cancel, skipped=skipped
+        test, progress=_stage(progress, lo + (1 - lo) * 0.6, 1.0), cancel=cancel, skipped=skipped
     ):
         labels.append(sample.is_anomalous)
         scores.append(score.score)
@@ -187,6 +267,8 @@ def evaluate_detection(
         score_seconds=score_s,
         per_type_auroc=per_type,
         skipped=skipped,
+        settings=settings_of(config),
+        tuning=tuning,
     )
 
 
@@ -199,15 +281,64 @@ class FitResult:
     threshold: float
     seconds: float
     skipped: list[tuple[str, str]]
+    tuning: Optional[dict] = None  # set when this fit tuned the settings first
+    settings: Optional[dict] = None  # the project's settings after the job (JSON form)
+
+
+DEFAULT_TUNE_BUDGET_S = 600.0
+
+
+def project_tuning_data(project: Project) -> TuneData:
+    """The project's fit normals, its threshold-validation normals, and its labelled defects of
+    the classifier's training split (the classifier's test split stays unseen)."""
+    split = project.normal_split()
+    train_defects, _ = project.classifier_split()
+    return TuneData(split.fit, split.val or split.test, train_defects)
+
+
+def tune_project(
+    project: Project,
+    *,
+    budget_s: float = DEFAULT_TUNE_BUDGET_S,
+    progress: Progress = no_progress,
+    cancel=None,
+) -> TuneResult:
+    """Tune the detection settings on the project's data and store them (and the table) in the
+    project's settings. The anomaly model is not refitted here: the next fit uses them."""
+    _writable(project)
+    s = project.settings
+    result = tune_on(
+        project_tuning_data(project),
+        s.padim,
+        budget_s=budget_s,
+        seed=s.split_seed,
+        device=s.device,
+        progress=progress,
+        cancel=cancel,
+    )
+    check_cancel(cancel)
+    s.padim = result.best
+    s.tuning = result.as_dict()
+    s.auto_tune = False
+    project.save_settings()
+    return result
 
 
 def fit_project(project: Project, *, progress: Progress = no_progress, cancel=None) -> FitResult:
-    """Fit PaDiM on the project's normal images and calibrate its threshold; save the model."""
+    """Fit PaDiM on the project's normal images and calibrate its threshold; save the model.
+    A project that has never been tuned (and whose settings the user did not choose) is tuned
+    first."""
     _writable(project)
+    tuning = None
+    lo = 0.0
+    if project.settings.auto_tune and project.settings.tuning is None:
+        tuning = tune_project(project, progress=_stage(progress, 0, 0.5), cancel=cancel).as_dict()
+        lo = 0.5
     s = project.settings
     split = project.normal_split()
     padim = PadimModel(s.padim, device=s.device)
     t0 = time.perf_counter()
+    progress = _stage(progress, lo, 1.0)
     report = padim.fit(split.fit, progress=_stage(progress, 0, 0.85), cancel=cancel)
     normal = [
         sc.score
@@ -228,7 +359,12 @@ def fit_project(project: Project, *, progress: Progress = no_progress, cancel=No
     padim.save(project.padim_path)
     project.cache.clear()
     return FitResult(
-        report.n_images, float(padim.threshold), time.perf_counter() - t0, report.skipped
+        report.n_images,
+        float(padim.threshold),
+        time.perf_counter() - t0,
+        report.skipped,
+        tuning,
+        s.to_json(),
     )
 
 

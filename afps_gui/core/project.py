@@ -45,6 +45,10 @@ class ProjectSettings:
     device: str = "auto"
     name: str = ""
     version: int = SETTINGS_VERSION
+    # Tune the detection settings on the project's data before its first fit. New projects
+    # whose settings the user did not choose set it (the CLI, the New Project dialog).
+    auto_tune: bool = False
+    tuning: Optional[dict] = None  # the last tuning: candidates tried, scores, choice (TuneResult)
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -410,3 +410,30 @@ def _subset(items: Sequence, n: int, rng: np.random.Generator) -> list:
         return items
     keep = sorted(rng.choice(len(items), n, replace=False))
     return [items[k] for k in keep]
+
+
+def format_table(tuning: dict) -> str:
+    """The candidates of a TuneResult.as_dict() as a plain-text table, the chosen one marked."""
+    best = tuning["best"]
+    defects = f"{tuning['n_val_defect']} {'synthetic' if tuning['synthetic'] else 'labelled'}"
+    lines = [
+        f"tuning: fitted on {tuning['n_fit']} normal images, scored {tuning['n_val_normal']} "
+        f"held-out normals and {defects} defects in {tuning['seconds']:.0f} s",
+        f"  {'model':<9}{'input':>10}{'stride':>7}{'resize':>8}{'pool':>5}{'blur':>5}"
+        f"{'image':>8}{'pixel':>8}{'time':>7}",
+    ]
+    for row in tuning["rows"]:
+        st = row["settings"]
+        h, w = st["input_size"]
+        mark = "*" if st == best else " "
+        lines.append(
+            f"{mark} {st['normal_model']:<9}{f'{h}x{w}':>10}{st['stride']:>7}{st['resize']:>8}"
+            f"{st['feature_pool']:>5}{st['sigma']:>5g}{_num(row['image_auroc']):>8}"
+            f"{_num(row['pixel_auroc']):>8}{row['seconds']:>6.0f}s  {row['note']}"
+        )
+    lines.append("  (* chosen; image and pixel: AUROC on the tuning images, not a test figure)")
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    return "-" if v is None or v != v else f"{v:.3f}"
