@@ -150,13 +150,18 @@ def greedy_coreset(x: torch.Tensor, k: int, seed: int = 0, dim: int = 32) -> tor
     if x.shape[0] <= k:
         return x.clone()
     gen = torch.Generator().manual_seed(seed)
-    z = x @ torch.randn(x.shape[1], min(dim, x.shape[1]), generator=gen)
+    z = (x @ torch.randn(x.shape[1], min(dim, x.shape[1]), generator=gen)).contiguous()
+    z_sq = (z * z).sum(1)
     picks = torch.empty(k, dtype=torch.long)
     picks[0] = int(torch.randint(x.shape[0], (1,), generator=gen))
-    nearest = ((z - z[picks[0]]) ** 2).sum(1)
-    for i in range(1, k):
-        picks[i] = int(nearest.argmax())
-        torch.minimum(nearest, ((z - z[picks[i]]) ** 2).sum(1), out=nearest)
+    nearest = torch.full_like(z_sq, float("inf"))
+    for i in range(k):
+        if i:
+            picks[i] = int(nearest.argmax())
+        p = picks[i]
+        # |z - z_p|^2 through one matrix-vector product: no (N, dim) temporary per pick
+        d = torch.addmv(z_sq, z, z[p], alpha=-2.0).add_(z_sq[p])
+        torch.minimum(nearest, d, out=nearest)
     return x[picks]
 
 

@@ -127,13 +127,14 @@ def smooth_map(patch_map: np.ndarray, box: Box, config: PadimConfig) -> np.ndarr
     return full[box.y0 : box.y1, box.x0 : box.x1].numpy()
 
 
-def _load(item) -> np.ndarray:
-    """An item is a path, a dataset Sample, or an already decoded uint8 (h, w, 3) array."""
+def _load(item, size: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """An item is a path, a dataset Sample, or an already decoded uint8 (h, w, 3) array;
+    ``size``: the model input it is for (large JPEGs then decode at a reduced scale)."""
     if isinstance(item, np.ndarray):
         return item
     from .images import load_image
 
-    return load_image(getattr(item, "path", item))
+    return load_image(getattr(item, "path", item), at_least=size)
 
 
 def _name(item) -> str:
@@ -238,7 +239,11 @@ class PadimModel:
             tensors, boxes, kept = [], [], []
             for item in items[start : start + bs]:
                 try:
-                    t, box = to_input(_load(item), self.config.input_size, self.config.resize)
+                    t, box = to_input(
+                        _load(item, self.config.input_size),
+                        self.config.input_size,
+                        self.config.resize,
+                    )
                 except ImageError as exc:
                     skipped.append((_name(item), str(exc)))
                     continue
@@ -362,7 +367,9 @@ class PadimModel:
             yield from zip(kept, self.score_batch(batch, boxes, keep_embeddings))
 
     def score_image(self, image, keep_embeddings=False) -> ImageScore:
-        t, box = to_input(_load(image), self.config.input_size, self.config.resize)
+        t, box = to_input(
+            _load(image, self.config.input_size), self.config.input_size, self.config.resize
+        )
         return self.score_batch(t[None], [box], keep_embeddings)[0]
 
     # --- threshold --------------------------------------------------------------------------
