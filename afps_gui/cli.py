@@ -284,7 +284,7 @@ def cmd_fit(args) -> int:
         from .core import pipeline
 
         with _open_project(args.project) as project, progress_bar("Fitting", args.quiet) as bar:
-            res = pipeline.fit_project(project, progress=bar)
+            res = pipeline.fit_project(project, progress=bar, tune_budget_s=args.tune_budget)
         print_tuning(res.tuning)
         print(
             f"fitted on {res.n_images} normal images in {res.seconds:.1f} s; threshold {res.threshold:.3f}"

@@ -32,6 +32,44 @@ def test_evaluate_writes_metrics(data, tmp_path, capsys):
     assert "image AUROC" in capsys.readouterr().out
 
 
+def test_evaluate_tunes_by_default_on_images_it_does_not_report(data, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    # a budget of 1 s: the first (cheapest) group of candidates is tried, the rest skipped
+    assert run("evaluate", data, "--quiet", "--tune-budget", "1", "--json", out) == 0
+    result = json.loads(out.read_text())
+    for key in ("image_auroc", "pixel_auroc", "pro", "n_tune_fit", "n_tune_normal"):
+        assert key in result
+    tuning = result["tuning"]
+    assert tuning["rows"][0]["note"] == "" and "budget" in tuning["rows"][-4]["note"]
+    # the demo has 12 defects: a quarter tunes, the rest is reported
+    assert result["n_tune_defect"] + result["n_test_anomalous"] == 12
+    assert result["n_tune_defect"] >= 2 and not result["tune_synthetic"]
+    assert result["size"] == tuning["best"]["input_size"]
+    printed = capsys.readouterr().out
+    assert "tuning: fitted on" in printed and "*" in printed
+
+
+def test_explicit_settings_turn_tuning_off(data, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert run("evaluate", data, "--size", "64", "--model", "knn", "--json", out) == 0
+    result = json.loads(out.read_text())
+    assert result["tuning"] is None and result["settings"]["normal_model"] == "knn"
+    assert "not tuning: --size, --model given" in capsys.readouterr().err
+
+
+def test_new_project_is_tuned_before_its_first_fit(data, tmp_path, capsys):
+    from afps_gui.core.project import Project
+
+    folder = tmp_path / "proj"
+    assert run("project", "new", folder, data, "--quiet") == 0
+    assert run("fit", "--project", folder, "--quiet", "--tune-budget", "1") == 0
+    with Project.open(folder, readonly=True) as project:
+        assert project.settings.tuning is not None and not project.settings.auto_tune
+        best = project.settings.tuning["best"]
+        assert list(project.settings.padim.input_size) == best["input_size"]
+    assert "tuning: fitted on" in capsys.readouterr().out
+
+
 def test_experiment_writes_tables_json_and_plot(data, tmp_path):
     out = tmp_path / "exp"
     code = run(

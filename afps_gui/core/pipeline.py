@@ -324,7 +324,13 @@ def tune_project(
     return result
 
 
-def fit_project(project: Project, *, progress: Progress = no_progress, cancel=None) -> FitResult:
+def fit_project(
+    project: Project,
+    *,
+    progress: Progress = no_progress,
+    cancel=None,
+    tune_budget_s: float = DEFAULT_TUNE_BUDGET_S,
+) -> FitResult:
     """Fit PaDiM on the project's normal images and calibrate its threshold; save the model.
     A project that has never been tuned (and whose settings the user did not choose) is tuned
     first."""
@@ -332,7 +338,9 @@ def fit_project(project: Project, *, progress: Progress = no_progress, cancel=No
     tuning = None
     lo = 0.0
     if project.settings.auto_tune and project.settings.tuning is None:
-        tuning = tune_project(project, progress=_stage(progress, 0, 0.5), cancel=cancel).as_dict()
+        tuning = tune_project(
+            project, budget_s=tune_budget_s, progress=_stage(progress, 0, 0.5), cancel=cancel
+        ).as_dict()
         lo = 0.5
     s = project.settings
     split = project.normal_split()

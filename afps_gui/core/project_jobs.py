@@ -37,6 +37,12 @@ def fit(ctx: JobContext, folder: str, settings: dict, readonly: bool) -> pipelin
         return pipeline.fit_project(project, progress=ctx.progress, cancel=ctx.cancel)
 
 
+def tune(ctx: JobContext, folder: str, settings: dict, readonly: bool):
+    """Compare detection settings on the project's data; the best are saved in the project."""
+    with opened(folder, settings, readonly, save=True) as project:
+        return pipeline.tune_project(project, progress=ctx.progress, cancel=ctx.cancel)
+
+
 def score(ctx: JobContext, folder: str, settings: dict, readonly: bool):
     with opened(folder, settings, readonly) as project:
         return pipeline.score_project(project, progress=ctx.progress, cancel=ctx.cancel)

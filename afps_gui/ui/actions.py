@@ -27,6 +27,9 @@ ACTIONS = {
               "Device and viewer preferences"),
     "fit": ("&Fit PaDiM", "fit", "Ctrl+F",
             "Learn what normal looks like from the normal images"),
+    "tune": ("T&une detection settings", "sweep", None,
+             "Try input sizes and normal models on this project's images and keep the best "
+             "(minutes; the next fit uses them)"),
     "score": ("&Score images", "score", "Ctrl+R",
               "Anomaly map and score for every image; classify the anomalous ones"),
     "train": ("&Train classifier", "train", "Ctrl+T",
@@ -48,7 +51,7 @@ ACTIONS = {
 MENUS = {
     "&File": ["new", "open", "recent", "demo", None, "close", None, "quit"],
     "&Edit": ["undo", "redo", None, "prefs"],
-    "&Model": ["fit", "score", "train", "run_all", None, "sweep", None, "cancel"],
+    "&Model": ["tune", "fit", "score", "train", "run_all", None, "sweep", None, "cancel"],
     "&Labels": ["review", "types", None, "import_labels", "export_labels", "export_report"],
     "&View": ["docks", None, "reset_layout"],
     "&Help": ["log_folder", "about"],

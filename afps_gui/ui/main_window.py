@@ -46,8 +46,8 @@ from .warm_up import on_screen, warm_up_hidden_pages, warm_up_plots
 
 log = logging.getLogger("afps.ui")
 
-WRITING = ("fit", "score", "train", "run_all", "import_labels", "undo", "redo", "types")
-NEEDS_IDLE = ("new", "open", "demo", "close", "fit", "score", "train", "run_all", "sweep",
+WRITING = ("tune", "fit", "score", "train", "run_all", "import_labels", "undo", "redo", "types")
+NEEDS_IDLE = ("new", "open", "demo", "close", "tune", "fit", "score", "train", "run_all", "sweep",
               "import_labels", "prefs")  # fmt: skip
 
 
@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
             "new": self.new_project, "open": self.choose_project, "demo": self.open_demo,
             "close": lambda: self.set_project(None), "quit": self.close,
             "undo": self.undo, "redo": self.redo, "prefs": self.edit_preferences,
-            "fit": self.fit, "score": self.score, "train": self.train,
+            "tune": self.tune, "fit": self.fit, "score": self.score, "train": self.train,
             "run_all": self.run_all, "sweep": lambda: self.training.sweep._request(),
             "cancel": self.cancel_job, "review": self.show_review, "types": self.edit_types,
             "import_labels": self.import_labels, "export_labels": self.export_labels,
@@ -331,6 +331,16 @@ class MainWindow(QMainWindow):
             on_result=self._fitted,
         )
 
+    def tune(self) -> bool:
+        if not self._require_project() or not self._apply(self.training.apply_padim_settings):
+            return False
+        self.training.tabs.setCurrentIndex(0)
+        return self.start_job(
+            "Tuning detection settings",
+            project_jobs.tune_job(self.project),
+            on_result=self._tuned,
+        )
+
     def score(self) -> bool:
         if not self._require_project():
             return False
@@ -408,7 +418,22 @@ class MainWindow(QMainWindow):
             messages.error(self, str(exc))
             return None
 
+    def _tuned(self, result) -> None:
+        self._adopt_tuning(result.best, result.as_dict())
+        self.status.showMessage("Detection settings tuned: fit PaDiM to use them.", 10000)
+
+    def _adopt_tuning(self, config, tuning: dict) -> None:
+        """The job saved the tuned settings in the project; the window's copy follows."""
+        s = self.project.settings
+        s.padim, s.tuning, s.auto_tune = config, tuning, False
+        self.training.load_settings()
+        self.training.show_tuning(tuning)
+
     def _fitted(self, result) -> None:
+        if result.tuning:
+            from ..core.padim import PadimConfig
+
+            self._adopt_tuning(PadimConfig(**result.settings["padim"]), result.tuning)
         self.training.show_fit_result(result)
         self._models_changed()
 
@@ -563,7 +588,7 @@ class MainWindow(QMainWindow):
         padim = has and self.project.padim_path.is_file()
         enabled = {name: True for name in self.actions}
         enabled.update(
-            close=has, fit=writable, score=writable and padim, train=writable and padim,
+            close=has, tune=writable, fit=writable, score=writable and padim, train=writable and padim,
             run_all=writable, sweep=padim, cancel=busy, review=self.review is not None and has,
             types=writable, import_labels=writable, export_labels=has, export_report=has,
             undo=writable and self.project.store.can_undo(),

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 from ..core.datasets import LAYOUTS, Dataset, load_dataset
 from ..core.padim import PadimConfig
 from ..core.project import ProjectSettings
+from ..core.tuning import stride_for
 from ..workers import JobRunner
 from .training_forms import InputSize, backbone_combo
 
@@ -66,11 +68,19 @@ class NewProjectDialog(QDialog):
         self.project_edit = QLineEdit()
         self.layout_box = QComboBox()
         self.layout_box.addItems([AUTO, *LAYOUTS])
+        self.auto_tune = QCheckBox(
+            "Choose input size and normal model from this dataset's images (tuned before the "
+            "first fit, a few minutes)"
+        )
+        self.auto_tune.setChecked(True)
         self.input_size = InputSize((224, 224))
         self.backbone = backbone_combo()
+        self.auto_tune.toggled.connect(lambda on: self.input_size.setEnabled(not on))
+        self.input_size.setEnabled(False)
         form.addRow("Dataset folder", folder_row(self.dataset_edit, self._browse_dataset))
         form.addRow("Project folder", folder_row(self.project_edit, self._browse_project))
         form.addRow("Layout", self.layout_box)
+        form.addRow("Detection settings", self.auto_tune)
         form.addRow("Input size", self.input_size)
         form.addRow("Backbone", self.backbone)
         layout.addLayout(form)
@@ -184,8 +194,11 @@ class NewProjectDialog(QDialog):
             dataset_root=str(self.dataset.root),
             layout=self.dataset.layout,
             padim=PadimConfig(
-                backbone=self.backbone.currentData(), input_size=self.input_size.value()
+                backbone=self.backbone.currentData(),
+                input_size=self.input_size.value(),
+                stride=stride_for(self.input_size.value()),
             ),
+            auto_tune=self.auto_tune.isChecked(),
         )
 
     def reject(self) -> None:

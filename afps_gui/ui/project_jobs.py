@@ -32,6 +32,10 @@ def fit_job(project) -> ProcessJob:
     return _job("fit", project)
 
 
+def tune_job(project) -> ProcessJob:
+    return _job("tune", project)
+
+
 def score_job(project) -> ProcessJob:
     return _job("score", project)
 

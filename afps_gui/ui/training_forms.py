@@ -23,6 +23,7 @@ from ..core.backbones import DEFAULT_BACKBONE, available_backbones
 from ..core.padim import PadimConfig
 from ..core.preprocess import RESIZE_MODES
 from ..core.selection import STRATEGIES
+from ..core.tuning import stride_for
 
 
 def spin(lo: int, hi: int, value: int, step: int = 1, special: str = "") -> QSpinBox:
@@ -87,6 +88,14 @@ class PadimForm(QWidget):
             "squash: resize to the input size; fit: keep the aspect ratio and pad (long parts "
             "stay long, so a classifier cannot learn the photo's shape)"
         )
+        self.normal_model = QComboBox()
+        self.normal_model.addItem("Gaussian per position (PaDiM)", "gaussian")
+        self.normal_model.addItem("Memory of normal patches (kNN)", "knn")
+        self.normal_model.setToolTip(
+            "Gaussian per position: for parts that always sit in the same place. Memory: the "
+            "nearest normal patch from anywhere in the image, for parts that move or lie "
+            "several to a picture. Tune compares both on your images."
+        )
         self.n_fit = spin(0, 100000, 0, 10, special="auto (80 % of normals)")
         self.normals = QLabel()
         self.normals.setObjectName("hint")
@@ -94,6 +103,7 @@ class PadimForm(QWidget):
         form.addRow("Input size", self.input_size)
         form.addRow("Channels d", self.d)
         form.addRow("Resize", self.resize_mode)
+        form.addRow("Normal model", self.normal_model)
         form.addRow("Normal images to fit", self.n_fit)
         form.addRow("", self.normals)
 
@@ -107,6 +117,7 @@ class PadimForm(QWidget):
         self.input_size.set_value(p.input_size)
         self.d.setValue(p.d or 0)
         self.resize_mode.setCurrentText(p.resize)
+        self.normal_model.setCurrentIndex(max(0, self.normal_model.findData(p.normal_model)))
         self.n_fit.setValue(settings.n_fit or 0)
 
     def show_normals(self, n_normals: int) -> None:
@@ -116,16 +127,24 @@ class PadimForm(QWidget):
         )
 
     def apply(self, settings) -> None:
-        """Write the form into ``settings`` (raises AfpsError for values core refuses)."""
-        settings.padim = PadimConfig(
+        """Write the form into ``settings`` (raises AfpsError for values core refuses). Settings
+        the user changed here are theirs: the project is no longer tuned automatically."""
+        size = self.input_size.value()
+        chosen = PadimConfig(
             **{
                 **settings.padim.__dict__,
                 "backbone": self.backbone.currentData(),
-                "input_size": self.input_size.value(),
+                "input_size": size,
                 "d": self.d.value() or None,
                 "resize": self.resize_mode.currentText(),
+                "normal_model": self.normal_model.currentData(),
             }
         )
+        if chosen != settings.padim:
+            if chosen.input_size != settings.padim.input_size:
+                chosen = replace(chosen, stride=stride_for(size))
+            settings.auto_tune = False
+        settings.padim = chosen
         settings.n_fit = self.n_fit.value() or None
 
 

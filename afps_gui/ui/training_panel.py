@@ -35,6 +35,48 @@ def action_button(action) -> QToolButton:
     return button
 
 
+def _rich_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def tuning_html(tuning: dict) -> str:
+    """The tuning table (TuneResult.as_dict()) with the chosen settings in bold."""
+    defects = "synthetic defects pasted into them" if tuning["synthetic"] else "labelled defects"
+    head = (
+        f"<b>Tuned in {tuning['seconds']:.0f} s</b> on {tuning['n_fit']} normal images, scored "
+        f"on {tuning['n_val_normal']} held-out normals and {tuning['n_val_defect']} {defects}."
+    )
+    cells = "".join(
+        f"<th align='left'>{h}</th>"
+        for h in ("Normal model", "Input", "Resize", "Pool", "Blur", "Image AUROC", "Pixel AUROC")
+    )
+    rows = []
+    for r in tuning["rows"]:
+        st = r["settings"]
+        chosen = st == tuning["best"]
+        values = (
+            "memory (kNN)" if st["normal_model"] == "knn" else "Gaussian per position",
+            f"{st['input_size'][0]} × {st['input_size'][1]} / {st['stride']}",
+            st["resize"],
+            st["feature_pool"],
+            f"{st['sigma']:g}",
+            _auroc(r["image_auroc"]),
+            _auroc(r["pixel_auroc"]) + (f" <i>{r['note']}</i>" if r["note"] else ""),
+        )
+        tag = ("<b>", "</b>") if chosen else ("", "")
+        row = "".join(f"<td>{tag[0]}{v}{tag[1]}</td>" for v in values)
+        rows.append(f"<tr>{row}</tr>")
+    return f"{head}<table cellspacing='6'><tr>{cells}</tr>{''.join(rows)}</table>"
+
+
+def _auroc(v) -> str:
+    return "–" if v is None or v != v else f"{v:.3f}"
+
+
 def scrolled(widget: QWidget) -> QScrollArea:
     area = QScrollArea()
     area.setWidget(widget)
@@ -63,6 +105,7 @@ class TrainingPanel(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.padim_form)
         buttons = QHBoxLayout()
+        buttons.addWidget(action_button(actions["tune"]))
         buttons.addWidget(action_button(actions["fit"]))
         buttons.addWidget(action_button(actions["score"]))
         buttons.addStretch(1)
@@ -71,11 +114,15 @@ class TrainingPanel(QWidget):
         holder = QWidget()
         holder.setLayout(left)
         row.addWidget(scrolled(holder), 1)
-        self.fit_summary = QLabel("No anomaly model yet.")
-        self.fit_summary.setWordWrap(True)
-        self.fit_summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.fit_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        row.addWidget(self.fit_summary, 1)
+        right = QVBoxLayout()
+        self.fit_summary = _rich_label("No anomaly model yet.")
+        self.tuning_table = _rich_label("")
+        right.addWidget(self.fit_summary)
+        right.addWidget(self.tuning_table)
+        right.addStretch(1)
+        holder = QWidget()
+        holder.setLayout(right)
+        row.addWidget(scrolled(holder), 1)
         return page
 
     def _classifier_tab(self, actions: dict) -> QWidget:
@@ -111,8 +158,14 @@ class TrainingPanel(QWidget):
         self.fit_summary.setText(
             "An anomaly model is fitted; fit again after changing the settings."
             if project.padim_path.is_file()
-            else "No anomaly model yet: choose the settings and press Fit PaDiM."
+            else "No anomaly model yet: choose the settings (or <i>Tune</i>) and press Fit PaDiM."
+            + (
+                " The settings are tuned on the project's images before the first fit."
+                if project.settings.auto_tune and project.settings.tuning is None
+                else ""
+            )
         )
+        self.show_tuning(project.settings.tuning)
 
     def load_settings(self) -> None:
         """Fill the forms from the project's saved settings."""
@@ -152,6 +205,9 @@ class TrainingPanel(QWidget):
             + (f"{len(result.skipped)} images skipped:{skipped}" if result.skipped else "")
             + "<br>Next: <i>Score images</i> to see every image's anomaly map."
         )
+
+    def show_tuning(self, tuning) -> None:
+        self.tuning_table.setText(tuning_html(tuning) if tuning else "")
 
     def training_started(self) -> None:
         self.tabs.setCurrentIndex(1)
