@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from .. import resources
 from .elided_label import ElidedLabel
 from .overlays import colourise, outline, shrink_step
-from .view_data import ImageView, load_image_view
+from .view_data import ImageView, display_levels, load_image_view
 
 # Antialiased curves cost several times more to paint; on a busy 2-core machine every
 # millisecond of painting on the UI thread counts (see benchmarks/bench_gui_responsiveness.py).
@@ -61,7 +61,8 @@ def with_overlay(view: ImageView, cmap_name: str) -> ImageView:
     if view.amap is None:
         return view
     # A copy: the view itself is shared with the patch inspector (ModelCache.image_view).
-    return replace(view, overlay=colourise(view.amap, view.model.levels, cmap_name))
+    levels = display_levels(view.model.levels, view.amap)
+    return replace(view, overlay=colourise(view.amap, levels, cmap_name), levels=levels)
 
 
 class HeatmapViewer(QWidget):
@@ -259,7 +260,7 @@ class HeatmapViewer(QWidget):
             return
         self.overlay.setImage(view.overlay, autoLevels=False)
         self.overlay.setVisible(True)
-        self.colorbar.setLevels(view.model.levels)
+        self.colorbar.setLevels(view.levels or view.model.levels)
         self._sync_slider()
 
     def _draw_mask(self, view: ImageView) -> None:
@@ -279,7 +280,7 @@ class HeatmapViewer(QWidget):
         item.setTransform(pg.QtGui.QTransform.fromScale(step, step))
 
     def _slider_range(self) -> tuple[float, float]:
-        lo, hi = self.view.model.levels
+        lo, hi = self.view.levels or self.view.model.levels
         top = max(hi, self.view.score or 0.0, self.view.model.threshold) * 1.1
         return 0.0, top
 

@@ -40,6 +40,18 @@ class ModelInfo:
         return self.floor, hi if hi > self.floor else self.floor + 1.0
 
 
+def display_levels(model_levels: tuple[float, float], amap: np.ndarray) -> tuple[float, float]:
+    """The model's colour scale, widened to the image's own range where its map would
+    saturate at either end: on a new part (or with a model whose threshold no longer fits) a
+    map whose every pixel lies above the scale painted as one flat colour."""
+    lo, hi = model_levels
+    sample = np.asarray(amap, dtype=np.float32)[::4, ::4]
+    if sample.size == 0:
+        return lo, hi
+    a_lo, a_hi = np.percentile(sample, [1.0, 99.9])
+    return float(min(lo, a_lo)), float(max(hi, a_hi))
+
+
 @dataclass
 class ImageView:
     rel: str
@@ -52,6 +64,7 @@ class ImageView:
     normalised: Optional[float] = None
     mask: Optional[np.ndarray] = None  # bool (h, w) ground truth
     overlay: Optional[np.ndarray] = None  # (h, w, 4) uint8 coloured map, made off the UI thread
+    levels: Optional[tuple[float, float]] = None  # the colour scale the overlay was made with
     notes: list[str] = field(default_factory=list)  # why something is missing, for the user
 
 
