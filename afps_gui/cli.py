@@ -75,6 +75,16 @@ def float_list(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
 
+def peak_rss_mib() -> Optional[float]:
+    """This process's peak resident memory so far (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB else
+
+
 def write_json(path: Optional[str], data) -> None:
     if not path:
         return
@@ -202,6 +212,7 @@ def cmd_evaluate(args) -> int:
             tune_seconds=t["seconds"],
         )
     out["fit_images_per_s"] = res.n_fit / res.fit_seconds if res.fit_seconds else None
+    out["peak_rss_mib"] = peak_rss_mib()
     n_scored = res.n_test_normal + res.n_test_anomalous
     out["score_images_per_s"] = n_scored / res.score_seconds if res.score_seconds else None
     print(
