@@ -239,3 +239,35 @@ def test_blur_preserves_mass_and_smooths():
     y = blur(x, 4.0)
     assert y.sum().item() == pytest.approx(1.0, rel=1e-4)
     assert y.max().item() < 0.02
+
+
+def test_edge_correction_damps_a_rim_that_every_normal_image_has(fitted):
+    from afps_gui.core.preprocess import Box
+
+    rng = np.random.default_rng(7)
+    model = PadimModel(fitted.config, device="cpu", backbone=fitted._backbone)
+    model.normal, model.grid, model.channel_idx = fitted.normal, fitted.grid, fitted.channel_idx
+    gh, gw = model.grid
+    box = Box(0, 64, 0, 64)
+    maps = []
+    for _ in range(8):  # normal maps whose outer ring scores twice the interior
+        pm = rng.uniform(0.9, 1.1, (gh, gw)).astype(np.float32)
+        rim = np.ones((gh, gw), bool)
+        rim[1:-1, 1:-1] = False
+        pm[rim] *= 2
+        maps.append(pm)
+    model.learn_edges(maps, [box] * 8)
+    assert model.edge_scale[0] > 1.7 and model.edge_scale[-1] == 1.0
+    assert all(s >= 1.0 for s in model.edge_scale)
+    divisor = model._edge_divisor(box, (gh, gw)).numpy()
+    corrected = np.stack(maps) / divisor
+    # the rim now scores like the interior (it scored twice as much)
+    assert abs(corrected[:, rim].mean() / corrected[:, ~rim].mean() - 1) < 0.05
+
+
+def test_calibration_learns_edges_and_the_file_keeps_them(fitted, tmp_path):
+    rng = np.random.default_rng(8)
+    threshold = fitted.calibrate_on([texture(rng) for _ in range(6)])
+    assert threshold == fitted.threshold and fitted.edge_scale is not None
+    fitted.save(tmp_path / "m.pt")
+    assert PadimModel.load(tmp_path / "m.pt", device="cpu").edge_scale == fitted.edge_scale

@@ -31,6 +31,7 @@ from .preprocess import Box, to_input
 # 2: normal_model, stride and memory_size in the settings; a "memory" tensor for knn models.
 # Version 1 files are per-position Gaussians at stride 4, which the defaults below still are.
 FORMAT_VERSION = 2
+EDGE_DEPTH = 4  # cells from the image's edge beyond which a cell counts as interior
 KIND = "afps-padim"
 
 
@@ -171,6 +172,9 @@ class PadimModel:
         self.n_train = 0
         self.threshold: Optional[float] = None
         self.score_floor = 0.0  # typical low score of normal images, for the 0..1 scale
+        # Divisors of the patch distances by depth (in cells) from the image's edge, learnt on
+        # held-out normals (see calibrate_on); None: no correction.
+        self.edge_scale: Optional[list[float]] = None
 
     # --- features ---------------------------------------------------------------------------
 
@@ -333,6 +337,9 @@ class PadimModel:
         with torch.inference_mode():
             emb = emb.float()
             pmap = self.distances(emb)
+            if self.edge_scale:
+                grid = tuple(pmap.shape[-2:])
+                pmap = pmap / torch.stack([self._edge_divisor(b, grid) for b in boxes])
             full = upsample_and_blur(pmap, self.config).cpu().numpy()
             pmap_np = pmap.cpu().numpy()
             emb_np = emb.permute(0, 2, 3, 1).half().cpu().numpy() if keep_embeddings else None
@@ -371,6 +378,72 @@ class PadimModel:
             _load(image, self.config.input_size), self.config.input_size, self.config.resize
         )
         return self.score_batch(t[None], [box], keep_embeddings)[0]
+
+    # --- edges ------------------------------------------------------------------------------
+
+    def _edge_depth(self, box: Box, grid: tuple[int, int]) -> torch.Tensor:
+        """(gh, gw) distance in cells of each cell to the nearest edge of the image's valid box,
+        capped at EDGE_DEPTH (the interior); -1 outside the box."""
+        b = box.scaled(1 / self.config.stride)
+        yy = torch.arange(grid[0])[:, None]
+        xx = torch.arange(grid[1])[None, :]
+        depth = torch.minimum(
+            torch.minimum(yy - b.y0, b.y1 - 1 - yy), torch.minimum(xx - b.x0, b.x1 - 1 - xx)
+        )
+        return depth.clamp(-1, EDGE_DEPTH)
+
+    def _edge_divisor(self, box: Box, grid: tuple[int, int]) -> torch.Tensor:
+        scale = torch.tensor([1.0, *self.edge_scale], device=self.device)  # index 0: outside
+        return scale[self._edge_depth(box, grid) + 1]
+
+    def learn_edges(self, patch_maps: Sequence[np.ndarray], boxes: Sequence[Box]) -> None:
+        """Learn how much higher normal patches score near the image's edge than inside.
+
+        Measured on magnetic tiles: the outer cells of normal images scored 9 % above the
+        interior (depth 0..4: 15.7, 15.5, 15.3, 15.0, 14.4), and 79 % of held-out normals had
+        their maximum in the outer 8 pixels, where a fifth of the area is. There the CNN sees
+        the padding or the part's own rim, which varies from image to image (the tiles' edges;
+        a part whose box sits at another place for another aspect ratio), so no per-position
+        model can learn it. Dividing each cell by the typical normal score at its depth (never
+        below 1: edges are only ever damped) leaves 47 % of the maxima there, at the same AUROC.
+        """
+        sums = np.zeros(EDGE_DEPTH + 1)
+        counts = np.zeros(EDGE_DEPTH + 1)
+        for pm, box in zip(patch_maps, boxes):
+            depth = self._edge_depth(box, pm.shape).numpy()
+            for k in range(EDGE_DEPTH + 1):
+                sel = depth == k
+                sums[k] += pm[sel].sum()
+                counts[k] += sel.sum()
+        if counts[EDGE_DEPTH] == 0 or counts.min() == 0:
+            self.edge_scale = None  # too small an image to have an interior: nothing to learn
+            return
+        typical = sums / counts
+        self.edge_scale = [float(max(1.0, v / typical[EDGE_DEPTH])) for v in typical]
+
+    def calibrate_on(
+        self,
+        normal_items: Sequence,
+        anomalous_items: Sequence = (),
+        *,
+        progress: Progress = no_progress,
+        cancel: Optional[threading.Event] = None,
+    ) -> float:
+        """Learn the edge correction on held-out normal images, then set the threshold from
+        their corrected scores (and those of known defects). Returns the threshold."""
+        self.edge_scale = None
+        scored = [s for _, s in self.score_items(normal_items, progress=progress, cancel=cancel)]
+        if len(scored) >= 5:
+            self.learn_edges([s.patch_map for s in scored], [s.box for s in scored])
+        normal = [self._rescored(s) for s in scored]
+        anomalous = [s.score for _, s in self.score_items(anomalous_items, cancel=cancel)]
+        return self.calibrate(normal, anomalous)
+
+    def _rescored(self, s: ImageScore) -> float:
+        if not self.edge_scale:
+            return s.score
+        pm = torch.from_numpy(s.patch_map) / self._edge_divisor(s.box, s.patch_map.shape).cpu()
+        return float(smooth_map(pm.numpy(), s.box, self.config).max())
 
     # --- threshold --------------------------------------------------------------------------
 
@@ -418,6 +491,7 @@ class PadimModel:
             "n_train": self.n_train,
             "threshold": self.threshold,
             "score_floor": self.score_floor,
+            "edge_scale": self.edge_scale,
         }
         tensors = {**self.normal.tensors(), "channel_idx": self.channel_idx.cpu()}
         save_model(path, KIND, FORMAT_VERSION, settings, tensors)
@@ -454,6 +528,7 @@ class PadimModel:
         model.n_train = int(settings["n_train"])
         model.threshold = settings.get("threshold")
         model.score_floor = float(settings.get("score_floor", 0.0))
+        model.edge_scale = settings.get("edge_scale")
         return model
 
     def memory_bytes(self) -> int:
