@@ -174,3 +174,15 @@ def test_tuning_skips_what_the_budget_cannot_pay_for(parts):
     assert notes[0] == "" and "budget" in notes[1]
     assert result.best.input_size == (64, 64)
 
+
+def test_refinements_look_around_the_best():
+    from afps_gui.core.tuning import refinements
+
+    around = refinements(Candidate("knn", 448))
+    assert Candidate("knn", 448, feature_pool=1) in around
+    assert Candidate("knn", 448, resize="squash") in around
+    assert Candidate("knn", 640) in around
+    assert Candidate("knn", 448, feature_pool=3) in refinements(
+        Candidate("knn", 448, feature_pool=1)
+    )
+    assert all(c.long_side <= 1024 for c in refinements(Candidate("knn", 1024)))

@@ -153,13 +153,15 @@ def default_candidates(backbones: Sequence[str] = ("efficientnet-lite0",)) -> li
     return out
 
 
+MAX_LONG_SIDE = 1024
+
+
 def refinements(best: Candidate) -> list[Candidate]:
-    larger = 640 if best.long_side >= 448 else 320
-    return [
-        replace(best, feature_pool=1),
-        replace(best, resize="squash"),
-        replace(best, long_side=larger),
-    ]
+    """The neighbours of the best candidate: other pooling, other resize, a larger input."""
+    other_pool = 1 if best.feature_pool != 1 else 3
+    larger = min(MAX_LONG_SIDE, 32 * round(best.long_side * 1.43 / 32))
+    out = [replace(best, feature_pool=other_pool), replace(best, resize="squash")]
+    return out + ([replace(best, long_side=larger)] if larger > best.long_side else [])
 
 
 # --- evaluation data ---------------------------------------------------------------------------
@@ -325,6 +327,7 @@ def tune_detection(
     best: Optional[tuple[float, Candidate, TuneRow, torch.Tensor, _Embedded]] = None
     cost_per_pixel: Optional[float] = None
     tried: set[Candidate] = set()
+    refined_around: Optional[Candidate] = None
     while queue:
         key = queue[0].embedding_key
         group = [c for c in queue if c.embedding_key == key]
@@ -362,8 +365,9 @@ def tune_detection(
                 rows.append(row)
                 if pmaps is not None and (best is None or row.objective > best[0] + MARGIN):
                     best = (row.objective, cand, row, pmaps, emb)
-        if not queue and refine and best is not None:
-            refine = False
+        if not queue and refine and best is not None and best[1] != refined_around:
+            # Coordinate ascent: look around the best; again when a neighbour took its place.
+            refined_around = best[1]
             queue = [c for c in refinements(best[1]) if c not in tried]
     if best is None:
         raise AfpsError("No candidate setting could be tried: " + (rows[0].note if rows else ""))
