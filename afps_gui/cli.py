@@ -105,6 +105,7 @@ def _jsonable(v):
     return v
 
 
+DEFAULT_TUNE_BUDGET_S = 600.0
 # Detection settings that tuning chooses; giving any of them on the command line turns tuning off.
 TUNED_OPTIONS = {
     "backbone": "backbone",
@@ -143,7 +144,7 @@ def tune_budget(args) -> Optional[float]:
         if explicit and not args.no_tune and not args.quiet:
             print(f"not tuning: {', '.join(explicit)} given", file=sys.stderr)
         return None
-    return args.tune_budget
+    return args.tune_budget or DEFAULT_TUNE_BUDGET_S
 
 
 def print_tuning(tuning: Optional[dict]) -> None:
@@ -485,6 +486,7 @@ def cmd_project_new(args) -> int:
         n_fit=args.n_fit,
         device=args.device,
         auto_tune=tune_budget(args) is not None,
+        tune_budget_s=args.tune_budget or DEFAULT_TUNE_BUDGET_S,
     )
     Project.create(args.folder, settings, ds).close()
     print(f"created project {args.folder}")
@@ -513,7 +515,7 @@ def cmd_tune(args) -> int:
             res = pipeline.tune_on(
                 pipeline.TuneData(split.fit, split.val or split.test, ds.anomalies()),
                 padim_config(args),
-                budget_s=args.budget,
+                budget_s=args.budget or DEFAULT_TUNE_BUDGET_S,
                 seed=args.seed,
                 device=args.device,
                 weights=args.weights,
@@ -696,8 +698,8 @@ def _tune_options(p):
     p.add_argument(
         "--tune-budget",
         type=float,
-        default=600.0,
-        help="seconds tuning may take (default 600; it stops trying candidates after that)",
+        help="seconds tuning may take (default 600, or the project's; it stops trying "
+        "candidates after that)",
     )
 
 
@@ -743,7 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="?")
     _data_options(p, data_required=False)
     _common(p)
-    p.add_argument("--budget", type=float, default=600.0, help="seconds (default 600)")
+    p.add_argument("--budget", type=float, help="seconds (default 600, or the project's)")
     p.add_argument("--project", help="tune this project and store the settings in it")
     p.set_defaults(func=cmd_tune)
 

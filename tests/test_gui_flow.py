@@ -21,6 +21,7 @@ def fill_new_project_dialog(qtbot, demo_data, folder):
     def drive(dialog: NewProjectDialog) -> int:
         dialog.dataset_edit.setText(str(demo_data))
         dialog.project_edit.setText(str(folder))
+        dialog.auto_tune.setChecked(False)  # the user chooses the settings: no tuning
         dialog.input_size.set_value((64, 64))
         ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
         assert not ok.isEnabled()  # nothing can be created before the preview

@@ -284,9 +284,6 @@ class FitResult:
     settings: Optional[dict] = None  # the project's settings after the job (JSON form)
 
 
-DEFAULT_TUNE_BUDGET_S = 600.0
-
-
 def project_tuning_data(project: Project) -> TuneData:
     """The project's fit normals, its threshold-validation normals, and its labelled defects of
     the classifier's training split (the classifier's test split stays unseen)."""
@@ -298,7 +295,7 @@ def project_tuning_data(project: Project) -> TuneData:
 def tune_project(
     project: Project,
     *,
-    budget_s: float = DEFAULT_TUNE_BUDGET_S,
+    budget_s: Optional[float] = None,
     progress: Progress = no_progress,
     cancel=None,
 ) -> TuneResult:
@@ -309,7 +306,7 @@ def tune_project(
     result = tune_on(
         project_tuning_data(project),
         s.padim,
-        budget_s=budget_s,
+        budget_s=s.tune_budget_s if budget_s is None else budget_s,
         seed=s.split_seed,
         device=s.device,
         progress=progress,
@@ -328,7 +325,7 @@ def fit_project(
     *,
     progress: Progress = no_progress,
     cancel=None,
-    tune_budget_s: float = DEFAULT_TUNE_BUDGET_S,
+    tune_budget_s: Optional[float] = None,
 ) -> FitResult:
     """Fit PaDiM on the project's normal images and calibrate its threshold; save the model.
     A project that has never been tuned (and whose settings the user did not choose) is tuned

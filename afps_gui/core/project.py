@@ -49,6 +49,7 @@ class ProjectSettings:
     # whose settings the user did not choose set it (the CLI, the New Project dialog).
     auto_tune: bool = False
     tuning: Optional[dict] = None  # the last tuning: candidates tried, scores, choice (TuneResult)
+    tune_budget_s: float = 600.0  # how long tuning may try candidates
 
     def to_json(self) -> dict:
         data = asdict(self)

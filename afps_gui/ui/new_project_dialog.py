@@ -75,8 +75,8 @@ class NewProjectDialog(QDialog):
         self.auto_tune.setChecked(True)
         self.input_size = InputSize((224, 224))
         self.backbone = backbone_combo()
-        self.auto_tune.toggled.connect(lambda on: self.input_size.setEnabled(not on))
-        self.input_size.setEnabled(False)
+        self.auto_tune.toggled.connect(self._sync_input_size)
+        self._sync_input_size()
         form.addRow("Dataset folder", folder_row(self.dataset_edit, self._browse_dataset))
         form.addRow("Project folder", folder_row(self.project_edit, self._browse_project))
         form.addRow("Layout", self.layout_box)
@@ -116,6 +116,9 @@ class NewProjectDialog(QDialog):
         self._invalidate()
 
     # --- choices ----------------------------------------------------------------------------
+
+    def _sync_input_size(self) -> None:
+        self.input_size.setEnabled(not self.auto_tune.isChecked())
 
     def _browse_dataset(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Dataset folder", self.dataset_edit.text())
