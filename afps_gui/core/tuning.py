@@ -130,6 +130,7 @@ def settings_of(config: PadimConfig) -> dict:
         "normal_model": config.normal_model,
         "stride": config.stride,
         "sigma": config.sigma,
+        "edge_correction": config.edge_correction,
     }
 
 
@@ -141,27 +142,30 @@ def objective(image: float, pixel: float) -> float:
     return 0.75 * image + 0.25 * pixel
 
 
-def default_candidates(backbones: Sequence[str] = ("efficientnet-lite0",)) -> list[Candidate]:
-    """Cheapest first. Round one: both normal models at two input sizes; then the pooling and
-    resize alternatives and a larger input (added around the best by ``tune_detection``)."""
-    out = []
-    for long_side in (224, 448):
-        for model in ("gaussian", "knn"):
-            out.append(Candidate(model, long_side, backbone=backbones[0]))
-    for name in backbones[1:]:
-        out.append(Candidate("knn", 448, backbone=name))
-    return out
+def default_candidates() -> list[Candidate]:
+    """Round one, cheapest first: both normal models at two input sizes with the default
+    backbone. ``tune_detection`` then looks around the best (``refinements``)."""
+    return [Candidate(m, side) for side in (224, 448) for m in ("gaussian", "knn")]
+
+
+def other_backbones(name: str) -> list[str]:
+    """Backbones whose weights are on this machine, other than ``name``."""
+    from .backbones import available_backbones
+
+    return [b for b, d in available_backbones().items() if b != name and "missing" not in d]
 
 
 MAX_LONG_SIDE = 1024
 
 
 def refinements(best: Candidate) -> list[Candidate]:
-    """The neighbours of the best candidate: other pooling, other resize, a larger input."""
+    """The neighbours of the best candidate: other pooling, other resize, a larger input,
+    other backbones (those with weights here)."""
     other_pool = 1 if best.feature_pool != 1 else 3
     larger = min(MAX_LONG_SIDE, 32 * round(best.long_side * 1.43 / 32))
     out = [replace(best, feature_pool=other_pool), replace(best, resize="squash")]
-    return out + ([replace(best, long_side=larger)] if larger > best.long_side else [])
+    out += [replace(best, long_side=larger)] if larger > best.long_side else []
+    return out + [replace(best, backbone=b) for b in other_backbones(best.backbone)]
 
 
 # --- evaluation data ---------------------------------------------------------------------------
@@ -253,14 +257,51 @@ def _score(model: PadimModel, emb: _Embedded, defective: list[bool], sigma: floa
     return _metrics(pmaps, emb, defective, replace(model.config, sigma=sigma)) + (pmaps,)
 
 
-def _metrics(pmaps: torch.Tensor, emb: _Embedded, defective: list[bool], config: PadimConfig):
-    full = upsample_and_blur(pmaps, config).numpy()
-    maps = [full[i, b.y0 : b.y1, b.x0 : b.x1] for i, b in enumerate(emb.boxes)]
-    scores = [float(m.max()) for m in maps]
-    img = image_auroc(defective, scores)
-    has_masks = any(m.any() for m, d in zip(emb.masks, defective) if d)
-    pix = pixel_auroc(emb.masks, maps) if has_masks else float("nan")
+def _metrics(
+    pmaps: torch.Tensor,
+    emb: _Embedded,
+    defective: list[bool],
+    config: PadimConfig,
+    idx: Optional[list[int]] = None,
+):
+    """(image AUROC, pixel AUROC) of the validation images (or those at ``idx``)."""
+    idx = list(range(len(defective))) if idx is None else idx
+    full = upsample_and_blur(pmaps[idx], config).numpy()
+    boxes = [emb.boxes[i] for i in idx]
+    maps = [full[k, b.y0 : b.y1, b.x0 : b.x1] for k, b in enumerate(boxes)]
+    masks = [emb.masks[i] for i in idx]
+    labels = [defective[i] for i in idx]
+    img = image_auroc(labels, [float(m.max()) for m in maps])
+    has_masks = any(m.any() for m, d in zip(masks, labels) if d)
+    pix = pixel_auroc(masks, maps) if has_masks else float("nan")
     return img, pix
+
+
+def _edge_rows(best, chosen: PadimConfig, defective: list[bool]):
+    """Edge correction on and off, learnt on every other validation normal and compared on the
+    remaining images (learning and scoring the same normals would favour it)."""
+    _, cand, _, pmaps, emb = best
+    normals = [i for i, d in enumerate(defective) if not d]
+    if len(normals) < 10:
+        return []
+    learn = set(normals[::2])
+    rest = [i for i in range(len(defective)) if i not in learn]
+    model = PadimModel(chosen, device="cpu")  # the backbone is never built: maps only
+    model.learn_edges(
+        [pmaps[i].numpy() for i in sorted(learn)], [emb.boxes[i] for i in sorted(learn)]
+    )
+    if model.edge_scale is None:
+        return []
+    grid = tuple(pmaps.shape[-2:])
+    corrected = pmaps.clone()
+    for i in rest:
+        corrected[i] = pmaps[i] / model._edge_divisor(emb.boxes[i], grid)
+    rows = []
+    for on, maps in ((False, pmaps), (True, corrected)):
+        img, pix = _metrics(maps, emb, defective, chosen, rest)
+        note = f"edge correction {'on' if on else 'off'} (judged on half the normals)"
+        rows.append(_row(cand, replace(chosen, edge_correction=on), img, pix, 0.0, note=note))
+    return rows
 
 
 def _try_group(group, aspect, base, fit_normals, val, defective, skipped, device, weights, cancel):
@@ -383,6 +424,11 @@ def tune_detection(
         rows.append(row)
         if row.objective > best_obj + MARGIN:
             best_obj, chosen = row.objective, replace(chosen, sigma=sigma)
+    edges = _edge_rows(best, chosen, defective)
+    rows += edges
+    if edges:
+        off, on = edges
+        chosen = replace(chosen, edge_correction=on.objective > off.objective + MARGIN)
     progress(1, 1, "Tuning done")
     return TuneResult(
         best=chosen,
@@ -423,16 +469,17 @@ def format_table(tuning: dict) -> str:
     lines = [
         f"tuning: fitted on {tuning['n_fit']} normal images, scored {tuning['n_val_normal']} "
         f"held-out normals and {defects} defects in {tuning['seconds']:.0f} s",
-        f"  {'model':<9}{'input':>10}{'stride':>7}{'resize':>8}{'pool':>5}{'blur':>5}"
-        f"{'image':>8}{'pixel':>8}{'time':>7}",
+        f"  {'model':<9}{'backbone':>19}{'input':>10}{'stride':>7}{'resize':>8}{'pool':>5}"
+        f"{'blur':>5}{'edges':>6}{'image':>8}{'pixel':>8}{'time':>7}",
     ]
     for row in tuning["rows"]:
         st = row["settings"]
         h, w = st["input_size"]
         mark = "*" if st == best else " "
         lines.append(
-            f"{mark} {st['normal_model']:<9}{f'{h}x{w}':>10}{st['stride']:>7}{st['resize']:>8}"
-            f"{st['feature_pool']:>5}{st['sigma']:>5g}{_num(row['image_auroc']):>8}"
+            f"{mark} {st['normal_model']:<9}{st['backbone']:>19}{f'{h}x{w}':>10}{st['stride']:>7}"
+            f"{st['resize']:>8}{st['feature_pool']:>5}{st['sigma']:>5g}"
+            f"{'on' if st.get('edge_correction', True) else 'off':>6}{_num(row['image_auroc']):>8}"
             f"{_num(row['pixel_auroc']):>8}{row['seconds']:>6.0f}s  {row['note']}"
         )
     lines.append("  (* chosen; image and pixel: AUROC on the tuning images, not a test figure)")

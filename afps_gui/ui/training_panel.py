@@ -52,7 +52,17 @@ def tuning_html(tuning: dict) -> str:
     )
     cells = "".join(
         f"<th align='left'>{h}</th>"
-        for h in ("Normal model", "Input", "Resize", "Pool", "Blur", "Image AUROC", "Pixel AUROC")
+        for h in (
+            "Normal model",
+            "Backbone",
+            "Input / stride",
+            "Resize",
+            "Pool",
+            "Blur",
+            "Edges",
+            "Image AUROC",
+            "Pixel AUROC",
+        )
     )
     rows = []
     for r in tuning["rows"]:
@@ -60,10 +70,12 @@ def tuning_html(tuning: dict) -> str:
         chosen = st == tuning["best"]
         values = (
             "memory (kNN)" if st["normal_model"] == "knn" else "Gaussian per position",
+            st["backbone"],
             f"{st['input_size'][0]} × {st['input_size'][1]} / {st['stride']}",
             st["resize"],
             st["feature_pool"],
             f"{st['sigma']:g}",
+            "on" if st.get("edge_correction", True) else "off",
             _auroc(r["image_auroc"]),
             _auroc(r["pixel_auroc"]) + (f" <i>{r['note']}</i>" if r["note"] else ""),
         )
