@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -32,6 +33,20 @@ def cancel_on_first_progress(window):
         window.actions["cancel"].trigger()
 
     window.runner.progress.connect(cancel)
+
+
+def test_tune_stores_the_best_settings_and_shows_the_table(qtbot, window, demo_data, tmp_path):
+    project = make_project(window, demo_data, tmp_path / "proj")
+    project.settings.tune_budget_s = 1  # the first, cheapest group of candidates only
+    assert trigger(qtbot, window, "tune") == "ok"
+    s = window.project.settings
+    assert s.tuning is not None and not s.auto_tune
+    assert list(s.padim.input_size) == s.tuning["best"]["input_size"]
+    table = window.training.tuning_table.text()
+    assert "Tuned in" in table and "not tried: the time budget ran out" in table
+    saved = json.loads((project.folder / "project.json").read_text())
+    assert saved["tuning"]["best"] == s.tuning["best"]  # the job saved what the window shows
+    assert window.training.padim_form.input_size.value() == tuple(s.padim.input_size)
 
 
 def test_cancel_during_fit_leaves_no_model(qtbot, window, demo_data, tmp_path):

@@ -302,3 +302,16 @@ def test_thumbnails_load_lazily_and_are_cached(qtbot, demo_data):
     pixmap = loader.get(paths[0])
     assert pixmap is not None and max(pixmap.width(), pixmap.height()) <= 32
     loader.wait()
+
+
+def test_colour_scale_widens_to_a_map_that_would_saturate():
+    import numpy as np
+
+    from afps_gui.ui.view_data import display_levels
+
+    # a model whose scale is 17-30 and an image whose map runs 66-79 (seen on magnetic tiles)
+    amap = np.linspace(66, 79, 400 * 300, dtype=np.float32).reshape(400, 300)
+    lo, hi = display_levels((17.0, 30.0), amap)
+    assert lo == 17.0 and hi > 78.8
+    # a calm map inside the scale keeps the model's scale: colours compare across images
+    assert display_levels((17.0, 30.0), np.full((40, 40), 20.0, np.float32)) == (17.0, 30.0)

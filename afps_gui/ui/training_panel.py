@@ -44,45 +44,47 @@ def _rich_label(text: str) -> QLabel:
 
 
 def tuning_html(tuning: dict) -> str:
-    """The tuning table (TuneResult.as_dict()) with the chosen settings in bold."""
+    """The tuning table (TuneResult.as_dict()), compact enough for half a panel: the chosen
+    settings in bold, candidates the time budget left out counted in one line."""
     defects = "synthetic defects pasted into them" if tuning["synthetic"] else "labelled defects"
     head = (
         f"<b>Tuned in {tuning['seconds']:.0f} s</b> on {tuning['n_fit']} normal images, scored "
-        f"on {tuning['n_val_normal']} held-out normals and {tuning['n_val_defect']} {defects}."
+        f"on {tuning['n_val_normal']} held-out normals and {tuning['n_val_defect']} {defects}. "
+        "AUROC here is on the tuning images, not a test figure."
     )
-    cells = "".join(
-        f"<th align='left'>{h}</th>"
-        for h in (
-            "Normal model",
-            "Backbone",
-            "Input / stride",
-            "Resize",
-            "Pool",
-            "Blur",
-            "Edges",
-            "Image AUROC",
-            "Pixel AUROC",
-        )
+    header = (
+        "Model",
+        "Backbone",
+        "Input/stride",
+        "Resize",
+        "Pool",
+        "Blur",
+        "Edges",
+        "Image",
+        "Pixel",
     )
-    rows = []
+    cells = "".join(f"<th align='left'>{h}</th>" for h in header)
+    rows, skipped = [], 0
     for r in tuning["rows"]:
+        if r["note"].startswith("not tried"):
+            skipped += 1
+            continue
         st = r["settings"]
-        chosen = st == tuning["best"]
+        tag = ("<b>", "</b>") if st == tuning["best"] else ("", "")
         values = (
-            "memory (kNN)" if st["normal_model"] == "knn" else "Gaussian per position",
-            st["backbone"],
-            f"{st['input_size'][0]} × {st['input_size'][1]} / {st['stride']}",
+            "kNN memory" if st["normal_model"] == "knn" else "Gaussian",
+            st["backbone"].replace("efficientnet-", ""),
+            f"{st['input_size'][0]}×{st['input_size'][1]}/{st['stride']}",
             st["resize"],
             st["feature_pool"],
             f"{st['sigma']:g}",
             "on" if st.get("edge_correction", True) else "off",
             _auroc(r["image_auroc"]),
-            _auroc(r["pixel_auroc"]) + (f" <i>{r['note']}</i>" if r["note"] else ""),
+            _auroc(r["pixel_auroc"]),
         )
-        tag = ("<b>", "</b>") if chosen else ("", "")
-        row = "".join(f"<td>{tag[0]}{v}{tag[1]}</td>" for v in values)
-        rows.append(f"<tr>{row}</tr>")
-    return f"{head}<table cellspacing='6'><tr>{cells}</tr>{''.join(rows)}</table>"
+        rows.append("<tr>" + "".join(f"<td>{tag[0]}{v}{tag[1]}</td>" for v in values) + "</tr>")
+    foot = f"<br>{skipped} more candidates not tried: the time budget ran out." if skipped else ""
+    return f"{head}<table cellspacing='4'><tr>{cells}</tr>{''.join(rows)}</table>{foot}"
 
 
 def _auroc(v) -> str:
