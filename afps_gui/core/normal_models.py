@@ -46,9 +46,11 @@ class GaussianPerPosition:
             self._s2 = torch.zeros(P, D, D, dtype=torch.float64, device=x.device)
         xc = x - self._shift
         self._s1.add_(xc.sum(1))
-        # In chunks of patches: a whole-grid float32 product would be as big as s2.
+        # One batch's outer products in float32 (3-4x faster than float64; the shift keeps
+        # them small), summed over batches in float64. In chunks of patches: a whole-grid
+        # float32 product would be half as big as s2.
         for p0 in range(0, xc.shape[0], 1024):
-            chunk = xc[p0 : p0 + 1024]
+            chunk = xc[p0 : p0 + 1024].float()
             self._s2[p0 : p0 + 1024].add_(torch.bmm(chunk.transpose(1, 2), chunk))
         self._n += x.shape[1]
 

@@ -339,6 +339,7 @@ def tune_detection(
     cancel: Optional[threading.Event] = None,
 ) -> TuneResult:
     """Try candidate settings cheapest first until ``budget_s`` is spent; return the best.
+    The default first round (both normal models at two sizes) always runs.
 
     ``fit_normals`` are fitted on (at most ``max_fit``, the rest only cost time), and
     ``val_normals`` and ``defects`` (samples with optional masks; at most ``max_val`` each) are
@@ -369,6 +370,9 @@ def tune_detection(
     cost_per_pixel: Optional[float] = None
     tried: set[Candidate] = set()
     refined_around: Optional[Candidate] = None
+    # The default first round always runs whole: a slow first group (a busy machine) must not
+    # cost the larger input that small defects need. The budget bounds what comes after.
+    round_one = set(queue) if candidates is None else set()
     while queue:
         key = queue[0].embedding_key
         group = [c for c in queue if c.embedding_key == key]
@@ -377,7 +381,8 @@ def tune_detection(
         cfg0 = group[0].config(aspect, base)
         pixels = cfg0.input_size[0] * cfg0.input_size[1] * (len(fit_normals) + len(val))
         spent = time.perf_counter() - t0
-        if cost_per_pixel is not None and spent + cost_per_pixel * pixels > budget_s:
+        over = cost_per_pixel is not None and spent + cost_per_pixel * pixels > budget_s
+        if over and group[0] not in round_one:
             rows += [_row(c, c.config(aspect, base), note="not tried: time budget") for c in group]
         else:
             progress(len(rows), len(rows) + len(group) + len(queue), f"Tuning: {group[0].label()}")
