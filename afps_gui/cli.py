@@ -309,27 +309,32 @@ def cmd_fit(args) -> int:
     config = padim_config(args)
     budget = tune_budget(args)
     if budget is not None:
-        from .core.datasets import split_normals
-        from .core.pipeline import TuneData, tune_on
-
-        split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
-        with progress_bar("Tuning", args.quiet) as bar:
-            tuned = tune_on(
-                TuneData(split.fit, split.val or split.test, ds.anomalies()),
-                config,
-                budget_s=budget,
-                seed=args.seed,
-                device=args.device,
-                weights=args.weights,
-                progress=bar,
-            )
-        print_tuning(tuned.as_dict())
-        config = tuned.best
+        config = tune_dataset(args, ds, config, budget).best
     with progress_bar("Fitting", args.quiet) as bar:
         padim, _, rep = fit_on_normals(ds, config, **_fit_kwargs(args), progress=bar)
     padim.save(args.out)
     print(f"fitted on {rep.n_images} images; threshold {padim.threshold}; wrote {args.out}")
     return 0
+
+
+def tune_dataset(args, ds, config, budget: float):
+    """Tune on a dataset's fit normals, its validation normals and its defects; print the table."""
+    from .core.datasets import split_normals
+    from .core.pipeline import TuneData, tune_on
+
+    split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
+    with progress_bar("Tuning", args.quiet) as bar:
+        tuned = tune_on(
+            TuneData(split.fit, split.val or split.test, ds.anomalies()),
+            config,
+            budget_s=budget,
+            seed=args.seed,
+            device=args.device,
+            weights=args.weights,
+            progress=bar,
+        )
+    print_tuning(tuned.as_dict())
+    return tuned
 
 
 def cmd_train(args) -> int:
@@ -508,21 +513,8 @@ def cmd_tune(args) -> int:
     else:
         if not args.data:
             raise AfpsError("tune needs DATA (a dataset folder) or --project DIR.")
-        from .core.datasets import split_normals
-
-        ds = load_data(args)
-        split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
-        with progress_bar("Tuning", args.quiet) as bar:
-            res = pipeline.tune_on(
-                pipeline.TuneData(split.fit, split.val or split.test, ds.anomalies()),
-                padim_config(args),
-                budget_s=args.budget or DEFAULT_TUNE_BUDGET_S,
-                seed=args.seed,
-                device=args.device,
-                weights=args.weights,
-                progress=bar,
-            )
-        print_tuning(res.as_dict())
+        budget = args.budget or DEFAULT_TUNE_BUDGET_S
+        res = tune_dataset(args, load_data(args), padim_config(args), budget)
     write_json(args.json, res.as_dict())
     return 0
 

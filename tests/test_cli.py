@@ -57,6 +57,15 @@ def test_explicit_settings_turn_tuning_off(data, tmp_path, capsys):
     assert "not tuning: --size, --model given" in capsys.readouterr().err
 
 
+def test_tune_prints_and_writes_the_table(data, tmp_path, capsys):
+    out = tmp_path / "tune.json"
+    assert run("tune", data, "--budget", "1", "--quiet", "--json", out) == 0
+    result = json.loads(out.read_text())
+    assert result["best"]["normal_model"] in ("gaussian", "knn")
+    assert any(r["settings"] == result["best"] for r in result["rows"])
+    assert "(* chosen" in capsys.readouterr().out
+
+
 def test_new_project_is_tuned_before_its_first_fit(data, tmp_path, capsys):
     from afps_gui.core.project import Project
 
