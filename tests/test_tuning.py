@@ -186,3 +186,12 @@ def test_refinements_look_around_the_best():
         Candidate("knn", 448, feature_pool=1)
     )
     assert all(c.long_side <= 1024 for c in refinements(Candidate("knn", 1024)))
+
+
+def test_auroc_standard_error_shrinks_with_more_images():
+    from afps_gui.core.metrics import auroc_standard_error
+
+    few = auroc_standard_error(0.86, 40, 40)
+    many = auroc_standard_error(0.86, 400, 400)
+    assert 0.03 < few < 0.05 and many < few / 3
+    assert auroc_standard_error(1.0, 40, 40) < 0.01

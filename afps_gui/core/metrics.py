@@ -28,6 +28,15 @@ def image_auroc(labels: Sequence[bool], scores: Sequence[float]) -> float:
     return float(skm.roc_auc_score(labels, scores))
 
 
+def auroc_standard_error(auroc: float, n_positive: int, n_negative: int) -> float:
+    """Standard error of an AUROC from n_positive and n_negative cases (Hanley & McNeil, 1982):
+    how far apart two AUROCs on the same few images must be before the difference means much."""
+    a = float(np.clip(auroc, 1e-6, 1 - 1e-6))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = a * (1 - a) + (n_positive - 1) * (q1 - a * a) + (n_negative - 1) * (q2 - a * a)
+    return float(np.sqrt(max(var, 0.0) / max(n_positive * n_negative, 1)))
+
+
 def pixel_auroc(
     masks: list[np.ndarray], maps: list[np.ndarray], max_pixels: int = 4_000_000
 ) -> float:
