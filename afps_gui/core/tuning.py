@@ -322,6 +322,9 @@ def _try_group(group, aspect, base, fit_normals, val, defective, skipped, device
         model.fit_embeddings(iter(emb.fit))
         img, pix, pmaps = _score(model, emb, defective, cfg.sigma)
         found.append((_row(cand, cfg, img, pix, time.perf_counter() - c0), pmaps, emb))
+    # The best group's maps stay for the blur and edge comparisons; its fit embeddings (300 MB
+    # at 416 x 640) need not stay while later groups embed.
+    emb.fit.clear()
     return found
 
 
