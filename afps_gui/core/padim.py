@@ -402,11 +402,12 @@ class PadimModel:
 
         Measured on magnetic tiles: the outer cells of normal images scored 9 % above the
         interior (depth 0..4: 15.7, 15.5, 15.3, 15.0, 14.4), and 79 % of held-out normals had
-        their maximum in the outer 8 pixels, where a fifth of the area is. There the CNN sees
-        the padding or the part's own rim, which varies from image to image (the tiles' edges;
-        a part whose box sits at another place for another aspect ratio), so no per-position
-        model can learn it. Dividing each cell by the typical normal score at its depth (never
-        below 1: edges are only ever damped) leaves 47 % of the maxima there, at the same AUROC.
+        their maximum in the outer 8 pixels, where a fifth of the area is. Not the padding:
+        squashed inputs and an extra mirrored margin showed the same. The tiles' own rims
+        (chamfers, bright edges) vary from tile to tile and sit at other input positions for
+        other aspect ratios, so no per-position model can learn them. Dividing each cell by
+        the typical normal score at its depth (never below 1: edges are only ever damped)
+        leaves 47 % of the maxima there, at the same AUROC; tuning decides whether to use it.
         """
         sums = np.zeros(EDGE_DEPTH + 1)
         counts = np.zeros(EDGE_DEPTH + 1)
