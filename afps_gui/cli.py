@@ -320,13 +320,13 @@ def cmd_fit(args) -> int:
 def tune_dataset(args, ds, config, budget: float):
     """Tune on a dataset's fit normals, its validation normals and its defects; print the table."""
     from .core.datasets import split_normals
-    from .core.pipeline import TuneData, tune_on
+    from .core.tuning import TuneData, tune_detection
 
     split = split_normals(ds.normals(), args.seed, n_fit=args.n_fit)
     with progress_bar("Tuning", args.quiet) as bar:
-        tuned = tune_on(
+        tuned = tune_detection(
             TuneData(split.fit, split.val or split.test, ds.anomalies()),
-            config,
+            base=config,
             budget_s=budget,
             seed=args.seed,
             device=args.device,

@@ -12,6 +12,7 @@ from afps_gui.core.padim import PadimConfig, PadimModel
 from afps_gui.core.synthetic import KINDS, add_defect
 from afps_gui.core.tuning import (
     Candidate,
+    TuneData,
     format_table,
     input_size_for,
     stride_for,
@@ -138,7 +139,7 @@ def test_tuning_picks_the_better_setting_over_a_deliberately_bad_one(parts, back
     bad_choice = Candidate("gaussian", 64, feature_pool=1)  # small input, per-position model: 0.56
     good_choice = Candidate("knn", SIZE, feature_pool=1)
     result = tune_detection(
-        fit, val, bad, base=FAST, candidates=[bad_choice, good_choice], device="cpu"
+        TuneData(fit, val, bad), base=FAST, candidates=[bad_choice, good_choice], device="cpu"
     )
     by_model = {r.settings["normal_model"]: r for r in result.rows if not r.note}
     assert by_model["knn"].objective > by_model["gaussian"].objective
@@ -151,7 +152,10 @@ def test_tuning_picks_the_better_setting_over_a_deliberately_bad_one(parts, back
 def test_tuning_without_defects_uses_synthetic_ones(parts):
     fit, val, _ = parts
     result = tune_detection(
-        fit, val, [], base=FAST, candidates=[Candidate("knn", 64, feature_pool=1)], device="cpu"
+        TuneData(fit, val, []),
+        base=FAST,
+        candidates=[Candidate("knn", 64, feature_pool=1)],
+        device="cpu",
     )
     assert result.synthetic and result.n_val_defect == result.n_val_normal == len(val)
     tried = [r for r in result.rows if not r.note]
@@ -162,9 +166,7 @@ def test_tuning_without_defects_uses_synthetic_ones(parts):
 def test_tuning_skips_what_the_budget_cannot_pay_for(parts):
     fit, val, bad = parts
     result = tune_detection(
-        fit,
-        val,
-        bad,
+        TuneData(fit, val, bad),
         base=FAST,
         candidates=[Candidate("knn", 64, feature_pool=1), Candidate("knn", 256, feature_pool=1)],
         device="cpu",

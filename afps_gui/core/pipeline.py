@@ -24,7 +24,7 @@ from .padim import FitReport, ImageScore, PadimConfig, PadimModel
 from .preprocess import mask_to_input
 from .project import Project, default_model_id
 from .taxonomy import NORMAL
-from .tuning import TuneResult, settings_of, tune_detection
+from .tuning import MAX_TUNE_VAL, TuneData, TuneResult, settings_of, tune_detection
 
 
 def _stage(progress: Progress, lo: float, hi: float) -> Progress:
@@ -99,18 +99,6 @@ class DetectionResult:
 # --- tuning ------------------------------------------------------------------------------------
 
 
-# Validation images of each kind for tuning: with 40 + 40 (the first choice) the AUROC of one
-# candidate varied by about 0.03, more than the differences tuning must tell apart.
-MAX_TUNE_VAL = 80
-
-
-@dataclass
-class TuneData:
-    fit: list[Sample]  # normal images to fit candidates on
-    val_normals: list[Sample]  # held-out normal images to score
-    defects: list[Sample]  # labelled defects to score; none: synthetic ones are made
-
-
 def evaluation_tuning_data(
     split: NormalSplit, anomalies: Sequence[Sample], seed: int
 ) -> tuple[TuneData, list[Sample]]:
@@ -130,32 +118,6 @@ def evaluation_tuning_data(
     fraction = min(0.25, MAX_TUNE_VAL / len(anomalies))
     report, tune.defects = split_anomalies(list(anomalies), seed, test_fraction=fraction)
     return tune, report
-
-
-def tune_on(
-    data: TuneData,
-    base: PadimConfig,
-    *,
-    budget_s: float,
-    seed: int = 0,
-    device: str = "auto",
-    weights: Optional[str] = None,
-    progress: Progress = no_progress,
-    cancel: Optional[threading.Event] = None,
-) -> TuneResult:
-    return tune_detection(
-        data.fit,
-        data.val_normals,
-        data.defects,
-        base=base,
-        max_val=MAX_TUNE_VAL,
-        budget_s=budget_s,
-        seed=seed,
-        device=device,
-        weights=weights,
-        progress=progress,
-        cancel=cancel,
-    )
 
 
 def fit_on_normals(
@@ -206,9 +168,9 @@ def evaluate_detection(
     if tune_budget_s is not None:
         split = split_normals(dataset.normals(), seed, n_fit=n_fit)
         data, anomalies = evaluation_tuning_data(split, anomalies, seed)
-        tuned = tune_on(
+        tuned = tune_detection(
             data,
-            config,
+            base=config,
             budget_s=tune_budget_s,
             seed=seed,
             device=device,
@@ -309,9 +271,9 @@ def tune_project(
     project's settings. The anomaly model is not refitted here: the next fit uses them."""
     _writable(project)
     s = project.settings
-    result = tune_on(
+    result = tune_detection(
         project_tuning_data(project),
-        s.padim,
+        base=s.padim,
         budget_s=s.tune_budget_s if budget_s is None else budget_s,
         seed=s.split_seed,
         device=s.device,
