@@ -307,6 +307,15 @@ def test_mask_of_zeros_and_ones(tmp_path):
     assert load_mask(tmp_path / "m.png").sum() == 4
 
 
+def test_label_map_mask_counts_every_region(tmp_path):
+    # VisA's masks number their regions 1..k: region 2 and 3 are defects too, not background.
+    values = np.zeros((20, 20), dtype=np.uint8)
+    values[1:3, 1:3], values[5:7, 5:7], values[10:13, 10:13] = 1, 2, 3
+    Image.fromarray(values).save(tmp_path / "m.png")
+    mask = load_mask(tmp_path / "m.png")
+    assert mask.sum() == 4 + 4 + 9 and mask[11, 11] and mask[6, 6]
+
+
 def test_red_annotation_mask(tmp_path):
     values = np.zeros((20, 20, 3), dtype=np.uint8)
     values[3:5, 3:5] = (255, 0, 0)

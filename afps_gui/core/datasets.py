@@ -347,7 +347,9 @@ def _mvtec_masks(scan: _Scan, folder: Path) -> dict[str, Path]:
 def _scan_visa(scan: _Scan) -> None:
     """``image_anno.csv`` (image,label,mask) if present, else ``Data/Images/{Normal,Anomaly}``.
 
-    VisA has no defect types: its anomalies are defective with the type unknown.
+    The CSV's label is the defect type where it names one ("bubble"; a list of types such as
+    "bubble,discolor" becomes the type "bubble+discolor", so that ``--classes`` can name it);
+    "anomaly" or an empty label is defective with the type unknown, as in the folder layout.
     """
     if (scan.root / "image_anno.csv").is_file():
         _scan_visa_csv(scan, scan.root / "image_anno.csv")
@@ -372,9 +374,18 @@ def _scan_visa_csv(scan: _Scan, csv_path: Path) -> None:
             text = row.get("image", "").strip() or "(empty)"
             scan.warnings.append(f"image_anno.csv line {line}: image {text} not found")
             continue
-        normal = row.get("label", "").strip().casefold() in _NORMAL_WORDS
+        text = row.get("label", "").strip()
+        normal = text.casefold() in _NORMAL_WORDS
         mask = _visa_path(scan.root, row.get("mask", "")) if not normal else None
-        scan.entries.append(_Entry(image, NORMAL if normal else None, not normal, mask=mask))
+        label = NORMAL if normal else _visa_type(text)
+        scan.entries.append(_Entry(image, label, not normal, mask=mask))
+
+
+def _visa_type(text: str) -> str | None:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or (len(parts) == 1 and parts[0].casefold() in _ANOMALY_WORDS):
+        return None
+    return "+".join(parts)
 
 
 def _visa_path(root: Path, text: str) -> Path | None:

@@ -90,8 +90,9 @@ def load_mask(
     """Decode a defect mask into a bool array (H, W); True marks a defect pixel.
 
     A pixel is defect when its brightest channel is above half range (> 127 in 8 bits), which
-    also reads red-on-black annotation masks; a mask holding only the values 0 and 1 (label
-    maps saved straight from numpy) counts every 1 as defect. ``shape`` is the (height, width)
+    also reads red-on-black annotation masks; a mask whose values all lie below half range is a
+    label map (0 = background, 1..k = defect regions, as VisA ships them, or 0/1 saved straight
+    from numpy) and counts every non-zero pixel as defect. ``shape`` is the (height, width)
     of the image the mask belongs to: a mask of another size raises ImageError.
     """
     path = Path(path)
@@ -107,7 +108,7 @@ def load_mask(
             f"the mask is {w}x{h} but its image is {shape[1]}x{shape[0]}",
             "Export the mask again at the size of its image.",
         )
-    if values.max(initial=0) <= 1:
+    if values.max(initial=0) <= 127:
         return values > 0
     return values > 127
 
