@@ -257,12 +257,19 @@ def cmd_experiment(args) -> int:
         base=base,
     )
     t0 = time.perf_counter()
+    config = padim_config(args)
+    budget = tune_budget(args)
+    if budget is not None:
+        # Where the defect is matters more to typing than anything after it: detection settings
+        # come from the data, as in `afps evaluate` (tuning reads no defect type).
+        config = tune_dataset(args, ds, config, budget).best
     with progress_bar("Fitting PaDiM", args.quiet) as bar:
-        padim, _, _ = fit_on_normals(
-            ds, padim_config(args), **_fit_kwargs(args), calibrate=False, progress=bar
-        )
-    with progress_bar("Embedding defects", args.quiet) as bar:
-        examples, _ = build_examples(padim, samples, classes, progress=bar)
+        padim, _, _ = fit_on_normals(ds, config, **_fit_kwargs(args), progress=bar)
+    looks = any(s in ("region", "auto") for s in plan.strategies)
+    with progress_bar("Embedding defects" + (" and their close looks" if looks else ""), args.quiet) as bar:
+        examples, skipped = build_examples(padim, samples, classes, progress=bar, looks=looks)
+    if skipped:
+        print(f"skipped {len(skipped)} images (first: {skipped[0][0]}: {skipped[0][1]})", file=sys.stderr)
     with progress_bar("Training classifiers", args.quiet) as bar:
         rows = run_experiment(examples, classes, plan, progress=bar, device=args.device)
     seconds = time.perf_counter() - t0
@@ -272,12 +279,19 @@ def cmd_experiment(args) -> int:
     title = f"{' vs '.join(classes)}: {len(samples)} images, {cfg.backbone} {cfg.input_size[0]}x{cfg.input_size[1]}"
     with atomic_write(out / "results.json") as tmp:
         tmp.write_text(
-            json.dumps([{k: v for k, v in r.items() if k != "confusion"} for r in rows], indent=1)
+            json.dumps(
+                [{k: v for k, v in r.items() if k not in ("confusion", "cv")} for r in rows],
+                indent=1,
+            )
         )
     md = (
         markdown_tables(rows, plan, title)
         + f"\nTotal time {seconds / 60:.1f} min (fit, embeddings, {len(rows)} trainings).\n"
     )
+    choices = [{"seed": r["seed"], "chosen": r["chosen"], "cv": r["cv"]} for r in rows if "cv" in r]
+    if choices:
+        with atomic_write(out / "choices.json") as tmp:
+            tmp.write_text(json.dumps(choices, indent=1))
     with atomic_write(out / "results.md") as tmp:
         tmp.write_text(md, encoding="utf-8")
     plot_accuracy_vs_n(rows, plan, out / "accuracy_vs_n.png", title)
@@ -364,11 +378,10 @@ def cmd_train(args) -> int:
         raise AfpsError(
             "train needs DATA --padim MODEL.pt --classes A,B --out CLASSIFIER.pt (or --project DIR)."
         )
-    from .core.classifier import DefectClassifier
     from .core.datasets import split_anomalies
     from .core.metrics import classification_report
     from .core.padim import PadimModel
-    from .core.pipeline import build_examples
+    from .core.pipeline import build_examples, train_classifier
 
     ds = load_data(args)
     classes = ds.resolve_types(args.classes)
@@ -378,19 +391,27 @@ def cmd_train(args) -> int:
         test_fraction=args.test_fraction,
     )
     padim = PadimModel.load(args.padim, device=args.device)
+    looks = config.strategy in ("auto", "region")
     with progress_bar("Embedding", args.quiet) as bar:
-        tr, _ = build_examples(padim, train, classes, progress=bar)
-        te, _ = build_examples(padim, test, classes)
-    clf = DefectClassifier(classes, tr[0].embeddings.shape[-1], config, device=args.device)
+        tr, _ = build_examples(padim, train, classes, progress=bar, looks=looks)
+        te, _ = build_examples(padim, test, classes, looks=looks)
     with progress_bar("Training", args.quiet) as bar:
-        clf.fit(tr, progress=bar)
+        clf, _, choice = train_classifier(tr, classes, config, device=args.device, progress=bar)
+    if choice:
+        print_choice(choice)
     preds = clf.predict(te)
     metrics = classification_report([e.label for e in te], [p.index for p in preds], classes)
-    clf.save(args.out, extra={"metrics": metrics})
+    clf.save(args.out, extra={"metrics": metrics, "choice": choice})
     _print_metrics(metrics)
     print(f"FLOPs per image {clf.flops() / 1e6:.1f}M; wrote {args.out}")
     write_json(args.json, metrics)
     return 0
+
+
+def print_choice(choice: dict) -> None:
+    from .core.model_choice import format_choice
+
+    print(format_choice(choice))
 
 
 def _print_metrics(m: dict) -> None:
@@ -406,12 +427,12 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_predict(args) -> int:
-    from .core.classifier import DefectClassifier
+    from .core.classifiers import load_classifier_file, needs_looks
     from .core.images import is_image_file, load_image
     from .core.jobs import atomic_write
     from .core.overlay import render_overlay, save_overlay
     from .core.padim import PadimModel
-    from .core.pipeline import to_example
+    from .core.pipeline import example_of
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -426,7 +447,7 @@ def cmd_predict(args) -> int:
     if Path(args.csv).exists() and not args.overwrite:
         raise AfpsError(f"{args.csv} exists already: choose another name or pass --overwrite.")
     padim = PadimModel.load(args.padim, device=args.device)
-    clf = DefectClassifier.load(args.classifier, device=args.device) if args.classifier else None
+    clf = load_classifier_file(args.classifier, device=args.device) if args.classifier else None
     rows, skipped = [], []
     with progress_bar("Predicting", args.quiet) as bar:
         for path, score in padim.score_items(
@@ -442,7 +463,7 @@ def cmd_predict(args) -> int:
                 "confidence": "",
             }
             if clf is not None and anomalous:
-                p = clf.predict([to_example(score)])[0]
+                p = clf.predict([example_of(padim, path, score, looks=needs_looks(clf))])[0]
                 row.update(type=p.label, confidence=round(p.confidence, 4))
             rows.append(row)
             if args.overlays:
@@ -709,10 +730,15 @@ def _common(p):
 
 
 def _train_options(p):
-    from .core.selection import STRATEGIES
+    from .core.classifiers import AUTO, CLASSIFIER_STRATEGIES
 
     p.add_argument("--n", type=int, default=100, help="patches per image")
-    p.add_argument("--strategy", choices=STRATEGIES, default="afps")
+    p.add_argument(
+        "--strategy",
+        choices=(AUTO,) + CLASSIFIER_STRATEGIES,
+        default="afps",
+        help="auto: cross-validation on the training labels chooses (see README)",
+    )
     p.add_argument(
         "--afps-sd", type=float, default=0.15, help="AFPS sd as a fraction of the grid side"
     )
@@ -727,8 +753,7 @@ def _optimiser_options(p, epochs: int, epochs_help: str = "training epochs"):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.experiment import DEFAULT_NS, DEFAULT_SDS
-    from .core.selection import STRATEGIES
+    from .core.experiment import DEFAULT_NS, DEFAULT_SDS, EXPERIMENT_STRATEGIES
 
     ap = argparse.ArgumentParser(prog="afps", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -751,12 +776,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("experiment", help="the paper's tables: accuracy by N, strategy and sd")
     _data_options(p)
     _common(p)
+    _tune_options(p)
     p.add_argument("--classes", required=True, help="defect types, e.g. Blowhole,Crack")
     p.add_argument(
         "--n", type=int_list, default=list(DEFAULT_NS), help="patch counts (default 10,50,100,250)"
     )
     p.add_argument("--sd", type=float_list, default=list(DEFAULT_SDS), help="sd sweep values")
-    p.add_argument("--strategies", type=lambda s: s.split(","), default=list(STRATEGIES))
+    p.add_argument(
+        "--strategies",
+        type=lambda s: s.split(","),
+        default=list(EXPERIMENT_STRATEGIES),
+        help="afps, random, top (the paper's ViT), pooled, region (linear heads), auto "
+        "(cross-validated choice); default all",
+    )
     p.add_argument("--afps-sd", type=float, default=0.15, help="AFPS sd in the N sweep")
     p.add_argument("--sd-n", type=int, default=100, help="N in the sd sweep")
     p.add_argument("--seeds", type=int, default=5)

@@ -14,7 +14,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from .errors import AfpsError, ModelFileError
 from .jobs import Progress, check_cancel, no_progress
 from .modelfile import load_model, save_model
 from .selection import select_patches
+
+if TYPE_CHECKING:
+    from .closer_look import CloseLook
 
 FORMAT_VERSION = 1
 KIND = "afps-classifier"
@@ -48,6 +51,7 @@ class ClassifierConfig:
     use_scores: bool = True  # feed each patch's anomaly score beside its embedding
     resample: bool = True  # redraw patches every epoch (afps/random only)
     seed: int = 0
+    linear_c: float = 0.3  # inverse L2 strength of the linear head (pooled, region)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Example:
     label: int = -1  # class index, -1 when unknown
     valid: Optional[np.ndarray] = None  # (gh, gw) bool, the unpadded patches
     name: str = ""
+    look: Optional[CloseLook] = None  # the close look at the defect, for the region classifier
 
 
 @dataclass
@@ -175,6 +180,8 @@ class DefectClassifier:
         self.feat_mean = torch.zeros(in_dim)
         self.feat_std = torch.ones(in_dim)
         self.score_mean, self.score_std = 0.0, 1.0
+
+    needs_looks = False  # the ViT reads the detection grid only
 
     @property
     def token_dim(self) -> int:
@@ -359,6 +366,10 @@ class DefectClassifier:
     @classmethod
     def load(cls, path, *, device="auto") -> DefectClassifier:
         settings, tensors = load_model(path, KIND, FORMAT_VERSION)
+        return cls.from_loaded(path, settings, tensors, device=device)
+
+    @classmethod
+    def from_loaded(cls, path, settings: dict, tensors: dict, *, device="auto") -> DefectClassifier:
         try:
             model = cls(
                 settings["classes"],

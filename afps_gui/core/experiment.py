@@ -15,12 +15,18 @@ from typing import Optional
 
 import numpy as np
 
-from .classifier import ClassifierConfig, DefectClassifier, Example
+from .classifier import ClassifierConfig, Example
+from .classifiers import AUTO, CLASSIFIER_STRATEGIES, make_classifier
 from .errors import AfpsError
 from .jobs import Progress, check_cancel, no_progress
 from .metrics import classification_report
-from .selection import STRATEGIES
+from .model_choice import choose_classifier, default_candidates
+from .pooled_classifier import POOLED_STRATEGIES
 
+# The paper's three strategies (ViT over selected patches), the linear heads on pooled tokens
+# (of the detection grid; and of the close look at the defect: "region"), and "auto": the
+# candidate that cross-validation on each seed's training split chose (what the app trains).
+EXPERIMENT_STRATEGIES = CLASSIFIER_STRATEGIES + (AUTO,)
 DEFAULT_NS = (10, 50, 100, 250)
 DEFAULT_SDS = (0.10, 0.15, 0.20, 0.25, 0.30)
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1")
@@ -29,7 +35,7 @@ METRIC_KEYS = ("accuracy", "precision", "recall", "f1")
 @dataclass
 class ExperimentPlan:
     ns: Sequence[int] = DEFAULT_NS
-    strategies: Sequence[str] = STRATEGIES
+    strategies: Sequence[str] = EXPERIMENT_STRATEGIES
     sds: Sequence[float] = DEFAULT_SDS
     sd: float = 0.15  # sd used in the N sweep
     sd_sweep_n: int = 100  # N used in the sd sweep
@@ -39,14 +45,19 @@ class ExperimentPlan:
 
     def __post_init__(self):
         self.base = self.base or ClassifierConfig()
-        bad = [s for s in self.strategies if s not in STRATEGIES]
+        bad = [s for s in self.strategies if s not in EXPERIMENT_STRATEGIES]
         if bad:
-            raise AfpsError(f"Unknown strategies {bad}: use {', '.join(STRATEGIES)}.")
+            raise AfpsError(f"Unknown strategies {bad}: use {', '.join(EXPERIMENT_STRATEGIES)}.")
 
-    def runs(self) -> list[tuple[str, int, Optional[float]]]:
-        """Distinct (strategy, n, sd) settings, N sweep first, then the sd sweep."""
-        out = [(s, n, self.sd if s == "afps" else None) for n in self.ns for s in self.strategies]
-        out += [("afps", self.sd_sweep_n, sd) for sd in self.sds]
+    def runs(self) -> list[tuple[str, Optional[int], Optional[float]]]:
+        """Distinct (strategy, n, sd) settings: the N sweep, the sd sweep, then "auto" (its N
+        is what it chose, so it runs once per seed)."""
+        swept = [s for s in self.strategies if s != AUTO]
+        out = [(s, n, self.sd if s == "afps" else None) for n in self.ns for s in swept]
+        if "afps" in self.strategies:
+            out += [("afps", self.sd_sweep_n, sd) for sd in self.sds]
+        if AUTO in self.strategies:
+            out.append((AUTO, None, None))
         seen, unique = set(), []
         for run in out:
             key = (run[0], run[1], None if run[2] is None else round(run[2], 6))
@@ -83,16 +94,27 @@ def run_one(
     device: str = "auto",
 ) -> dict:
     train_idx, test_idx = stratified_split([e.label for e in examples], seed, test_fraction)
-    clf = DefectClassifier(
-        classes, examples[0].embeddings.shape[-1], replace(config, seed=seed), device=device
-    )
-    clf.fit([examples[i] for i in train_idx], cancel=cancel)
+    train = [examples[i] for i in train_idx]
+    config = replace(config, seed=seed)
+    extra = {}
+    if config.strategy == AUTO:
+        # The choice sees the training split only; the test split waits until it is made.
+        looks = all(ex.look is not None for ex in train)
+        choice = choose_classifier(
+            train, classes, default_candidates(config, looks=looks), seed=seed, device=device, cancel=cancel
+        )
+        extra = {"chosen": choice.best.name, "cv": choice.rows}
+        config = replace(choice.best.config, epochs=config.epochs)
+    clf = make_classifier(classes, examples[0].embeddings.shape[-1], config, device=device)
+    clf.fit(train, cancel=cancel)
     test = [examples[i] for i in test_idx]
     preds = clf.predict(test, seed=seed)
     report = classification_report([e.label for e in test], [p.index for p in preds], classes)
     return {
         **{k: report[k] for k in METRIC_KEYS},
         "flops": clf.flops(),
+        "head": "linear" if config.strategy in POOLED_STRATEGIES else "vit",
+        **extra,
         "confusion": report["confusion"],
     }
 
@@ -108,7 +130,8 @@ def run_experiment(
 ) -> list[dict]:
     """Train and test one classifier per (strategy, N, sd, seed); return the flat list of rows."""
     grid = min(e.patch_map.size for e in examples)
-    too_big = [n for n in list(plan.ns) + [plan.sd_sweep_n] if n > grid]
+    vit = [s for s in plan.strategies if s not in POOLED_STRATEGIES + (AUTO,)]
+    too_big = [n for n in list(plan.ns) + [plan.sd_sweep_n] if n > grid] if vit else []
     if too_big:
         raise AfpsError(f"N = {too_big} exceeds the {grid} patches of the smallest grid: lower N.")
     runs = plan.runs()
@@ -116,7 +139,10 @@ def run_experiment(
     rows, done = [], 0
     for strategy, n, sd in runs:
         config = replace(
-            plan.base, strategy=strategy, n=n, sd=sd if sd is not None else plan.base.sd
+            plan.base,
+            strategy=strategy,
+            n=n if n is not None else plan.base.n,
+            sd=sd if sd is not None else plan.base.sd,
         )
         for seed in range(plan.seeds):
             check_cancel(cancel)
@@ -126,7 +152,8 @@ def run_experiment(
             progress(
                 done,
                 total,
-                f"{strategy} N={n}" + (f" sd={sd:.2f}" if sd is not None else "") + f" seed {seed}",
+                f"{strategy}" + (f" N={n}" if n is not None else "")
+                + (f" sd={sd:.2f}" if sd is not None else "") + f" seed {seed}",
             )
     return rows
 
@@ -152,7 +179,7 @@ def _pm(entry: dict, key: str) -> str:
 
 
 def _flops(v: int) -> str:
-    return f"{v / 1e6:.1f}M"
+    return f"{v / 1e6:.1f}M" if v >= 100_000 else f"{v / 1e3:.0f}k"
 
 
 def markdown_tables(rows: Sequence[dict], plan: ExperimentPlan, title: str = "") -> str:
@@ -170,12 +197,29 @@ def markdown_tables(rows: Sequence[dict], plan: ExperimentPlan, title: str = "")
     ]
     for n in plan.ns:
         for s in plan.strategies:
+            if s == AUTO:
+                continue
             e = lookup.get((s, n, round(plan.sd, 6) if s == "afps" else None))
             if e:
                 lines.append(
                     f"| {n} | {s} | {_pm(e, 'accuracy')} | {_pm(e, 'recall')} | {_pm(e, 'precision')} | "
                     f"{_pm(e, 'f1')} | {_flops(e['flops'])} |"
                 )
+    auto = lookup.get((AUTO, None, None))
+    if auto:
+        chosen: dict[str, int] = {}
+        for r in rows:
+            if r["strategy"] == AUTO:
+                chosen[r.get("chosen", "?")] = chosen.get(r.get("chosen", "?"), 0) + 1
+        lines += [
+            f"| chosen | auto | {_pm(auto, 'accuracy')} | {_pm(auto, 'recall')} | "
+            f"{_pm(auto, 'precision')} | {_pm(auto, 'f1')} | {_flops(auto['flops'])} |",
+            "",
+            "auto: the classifier that 3-fold cross-validation on each seed's training split chose "
+            "(" + ", ".join(f"{k} {v}x" for k, v in sorted(chosen.items())) + ").",
+        ]
+    if "afps" not in plan.strategies:
+        return "\n".join(lines) + "\n"
     lines += ["", f"Table II: AFPS accuracy (%) by sd, N = {plan.sd_sweep_n}.", ""]
     cells = [lookup.get(("afps", plan.sd_sweep_n, round(sd, 6))) for sd in plan.sds]
     lines.append("| sd | " + " | ".join(f"{sd:.2f}" for sd in plan.sds) + " |")
@@ -197,6 +241,8 @@ def plot_accuracy_vs_n(rows: Sequence[dict], plan: ExperimentPlan, path, title: 
 
     summary = summarise(rows)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    if auto := next((e for e in summary if e["strategy"] == AUTO), None):
+        ax.axhline(100 * auto["accuracy"], color="grey", ls="--", label="auto (cross-validated)")
     for s in plan.strategies:
         pts = sorted(
             (e["n"], e["accuracy"], e["accuracy_std"])
@@ -207,9 +253,13 @@ def plot_accuracy_vs_n(rows: Sequence[dict], plan: ExperimentPlan, path, title: 
         )
         if pts:
             n, acc, std = map(np.array, zip(*pts))
-            label = {"afps": f"AFPS (sd {plan.sd})", "random": "random (baseline)", "top": "top-N"}[
-                s
-            ]
+            label = {
+                "afps": f"AFPS (sd {plan.sd})",
+                "random": "random (baseline)",
+                "top": "top-N",
+                "pooled": "pooled + linear",
+                "region": "region (close look) + linear",
+            }[s]
             ax.errorbar(n, 100 * acc, yerr=100 * std, marker="o", capsize=3, label=label)
     ax.set_xlabel("patches per image (N)")
     ax.set_ylabel("accuracy (%)")

@@ -208,9 +208,9 @@ class PadimModel:
         gen = torch.Generator().manual_seed(self.config.seed)
         return torch.randperm(total, generator=gen)[:d].sort().values
 
-    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+    def embed(self, batch: torch.Tensor, stride: Optional[int] = None) -> torch.Tensor:
         """(B, 3, H, W) in 0..1 -> (B, D, gh, gw) patch embeddings on the stride-4 (or -8)
-        grid."""
+        grid; ``stride`` overrides the model's (the close look always uses 4)."""
         feats = self.backbone(batch.to(self.device))
         k = self.config.feature_pool
         if k > 1:
@@ -218,7 +218,7 @@ class PadimModel:
             feats = [
                 F.avg_pool2d(f, k, stride=1, padding=k // 2, count_include_pad=False) for f in feats
             ]
-        if self.config.stride == 8:
+        if (stride or self.config.stride) == 8:
             # The stride-4 stage is averaged over 2 x 2 cells rather than dropped: the finest
             # features are what sees defects a few pixels wide.
             feats = [F.avg_pool2d(feats[0], 2, ceil_mode=True)] + feats[1:]

@@ -14,7 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from .classifier import ClassifierConfig, DefectClassifier, EpochStats, Example, TrainHistory
+from .classifier import ClassifierConfig, EpochStats, Example, TrainHistory
+from .classifiers import AUTO, Classifier, load_classifier_file, make_classifier, needs_looks
+from .closer_look import look_at
 from .datasets import Dataset, NormalSplit, Sample, split_anomalies, split_normals
 from .errors import AfpsError
 from .jobs import Progress, check_cancel, no_progress
@@ -48,8 +50,14 @@ def valid_grid(score: ImageScore) -> Optional[np.ndarray]:
     return valid
 
 
-def to_example(score: ImageScore, label: int = -1, name: str = "") -> Example:
-    return Example(score.embeddings, score.patch_map, label, valid_grid(score), name)
+def to_example(score: ImageScore, label: int = -1, name: str = "", look=None) -> Example:
+    return Example(score.embeddings, score.patch_map, label, valid_grid(score), name, look)
+
+
+def example_of(padim: PadimModel, item, score: ImageScore, label: int = -1, name: str = "", looks: bool = False) -> Example:
+    """An Example, with the close look at the original image when ``looks`` (raises ImageError
+    when the original cannot be decoded again)."""
+    return to_example(score, label, name, look_at(padim, item, score) if looks else None)
 
 
 def build_examples(
@@ -59,15 +67,20 @@ def build_examples(
     *,
     progress=no_progress,
     cancel=None,
+    looks: bool = False,
 ) -> tuple[list[Example], list[tuple[str, str]]]:
-    """Embed and score each sample once; Examples carry the class index of the sample's label."""
+    """Embed and score each sample once; Examples carry the class index of the sample's label
+    and, with ``looks``, the close look at the defect (``closer_look``)."""
     index = {c: i for i, c in enumerate(classes)}
     skipped: list[tuple[str, str]] = []
     out = []
     for sample, score in padim.score_items(
         list(samples), keep_embeddings=True, progress=progress, cancel=cancel, skipped=skipped
     ):
-        out.append(to_example(score, index.get(sample.label, -1), sample.rel))
+        try:
+            out.append(example_of(padim, sample, score, index.get(sample.label, -1), sample.rel, looks))
+        except AfpsError as exc:
+            skipped.append((sample.rel, str(exc)))
     return out, skipped
 
 
@@ -334,10 +347,10 @@ def load_padim(project: Project) -> PadimModel:
     return PadimModel.load(project.padim_path, device=project.settings.device)
 
 
-def load_classifier(project: Project) -> Optional[DefectClassifier]:
+def load_classifier(project: Project) -> Optional[Classifier]:
     if not project.classifier_path.is_file():
         return None
-    return DefectClassifier.load(project.classifier_path, device=project.settings.device)
+    return load_classifier_file(project.classifier_path, device=project.settings.device)
 
 
 @dataclass
@@ -373,6 +386,7 @@ def score_project(
     skipped: list[tuple[str, str]] = []
     n_anom = 0
     pending: list[tuple[str, float, Example]] = []  # anomalous images waiting to be classified
+    looks = needs_looks(clf)
 
     def classify_pending() -> None:
         # One classifier call per 32 images: far cheaper than one per image.
@@ -393,7 +407,11 @@ def score_project(
             continue
         n_anom += 1
         if clf is not None:
-            pending.append((sample.rel, score.score, to_example(score)))
+            try:
+                pending.append((sample.rel, score.score, example_of(padim, sample, score, looks=looks)))
+            except AfpsError as exc:
+                skipped.append((sample.rel, str(exc)))
+                continue
             if len(pending) >= 32:
                 classify_pending()
     check_cancel(cancel)
@@ -415,6 +433,46 @@ class TrainResult:
     n_test: int
     changed: list[tuple[str, Optional[str], str]]  # (image, old prediction, new prediction)
     seconds: float
+    choice: Optional[dict] = None  # model_choice.Choice.as_dict() when the labels chose
+    config: Optional[dict] = None  # the trained classifier's settings
+
+
+def train_classifier(
+    train_ex: Sequence[Example],
+    classes: Sequence[str],
+    config: ClassifierConfig,
+    *,
+    val: Sequence[Example] = (),
+    device: str = "auto",
+    progress: Progress = no_progress,
+    cancel=None,
+    on_epoch: Optional[Callable[[EpochStats], None]] = None,
+) -> tuple[Classifier, TrainHistory, Optional[dict]]:
+    """Train the configured classifier; with strategy ``auto``, cross-validate the candidates on
+    ``train_ex`` first and train the best on all of them. ``val`` is only reported per epoch."""
+    from dataclasses import replace
+
+    from .model_choice import choose_classifier, default_candidates
+
+    choice = None
+    if config.strategy == AUTO:
+        looks = all(ex.look is not None for ex in train_ex)
+        found = choose_classifier(
+            train_ex,
+            classes,
+            default_candidates(config, looks=looks),
+            seed=config.seed,
+            device=device,
+            progress=_stage(progress, 0, 0.6),
+            cancel=cancel,
+        )
+        choice = found.as_dict()
+        # The ViT trained for half its epochs in the folds; the final one gets them all.
+        config = replace(found.best.config, epochs=config.epochs)
+        progress = _stage(progress, 0.6, 1.0)
+    clf = make_classifier(classes, train_ex[0].embeddings.shape[-1], config, device=device)
+    history = clf.fit(train_ex, val, progress=progress, cancel=cancel, on_epoch=on_epoch)
+    return clf, history, choice
 
 
 def train_project(
@@ -426,7 +484,10 @@ def train_project(
     on_epoch: Optional[Callable[[EpochStats], None]] = None,
 ) -> TrainResult:
     """Train the defect classifier from the current labels (human labels win), test it on the
-    held-out labelled images, save it, and re-classify the anomalous images."""
+    held-out labelled images, save it, and re-classify the anomalous images. With the strategy
+    ``auto`` (new projects), cross-validation on the training labels chooses the classifier."""
+    from dataclasses import asdict
+
     _writable(project)
     config = config or project.settings.classifier
     train, test = project.classifier_split()
@@ -438,17 +499,24 @@ def train_project(
         )
     padim = load_padim(project)
     t0 = time.perf_counter()
+    looks = config.strategy in (AUTO, "region")
     train_ex, _ = build_examples(
-        padim, train, classes, progress=_stage(progress, 0, 0.2), cancel=cancel
+        padim, train, classes, progress=_stage(progress, 0, 0.2), cancel=cancel, looks=looks
     )
     test_ex, _ = build_examples(
-        padim, test, classes, progress=_stage(progress, 0.2, 0.3), cancel=cancel
+        padim, test, classes, progress=_stage(progress, 0.2, 0.3), cancel=cancel, looks=looks
     )
-    clf = DefectClassifier(
-        classes, train_ex[0].embeddings.shape[-1], config, device=project.settings.device
-    )
-    history = clf.fit(
-        train_ex, test_ex, progress=_stage(progress, 0.3, 0.9), cancel=cancel, on_epoch=on_epoch
+    if not train_ex:
+        raise AfpsError("None of the labelled training images could be read: see the log.")
+    clf, history, choice = train_classifier(
+        train_ex,
+        classes,
+        config,
+        val=test_ex,
+        device=project.settings.device,
+        progress=_stage(progress, 0.3, 0.9),
+        cancel=cancel,
+        on_epoch=on_epoch,
     )
     preds = clf.predict(test_ex)
     metrics = (
@@ -458,7 +526,10 @@ def train_project(
     )
     previous = _previous_metrics(project)
     check_cancel(cancel)
-    clf.save(project.classifier_path, extra={"metrics": metrics, "n_train": len(train_ex)})
+    clf.save(
+        project.classifier_path,
+        extra={"metrics": metrics, "n_train": len(train_ex), "choice": choice},
+    )
     old = {k: v.label for k, v in project.store.predictions().items()}
     score_project(project, progress=_stage(progress, 0.9, 1.0), cancel=cancel)
     new = {k: v.label for k, v in project.store.predictions().items()}
@@ -472,6 +543,8 @@ def train_project(
         len(test_ex),
         changed,
         time.perf_counter() - t0,
+        choice,
+        asdict(clf.config),
     )
 
 

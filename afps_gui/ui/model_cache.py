@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..core import pipeline
-from ..core.classifier import DefectClassifier
+from ..core.classifiers import Classifier
 from ..core.padim import PadimModel
 
 
@@ -67,7 +67,7 @@ class ModelCache:
             path = self.project.padim_path
             return self._kept("summary", key, lambda: PadimModel.load_summary(path))
 
-    def classifier(self) -> Optional[DefectClassifier]:
+    def classifier(self) -> Optional[Classifier]:
         key = (_stamp(self.project.classifier_path),)
         return self._kept("classifier", key, lambda: pipeline.load_classifier(self.project))
 

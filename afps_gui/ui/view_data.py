@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core import pipeline
 from ..core.classifier import Prediction
+from ..core.classifiers import needs_looks
 from ..core.errors import AfpsError
 from ..core.images import load_image, load_mask
 from ..core.padim import smooth_map
@@ -141,6 +142,7 @@ def classify_image(project, models, rel: str) -> Optional[ClassifierView]:
     padim = models.padim()
     sample = project.dataset.by_rel()[rel]
     score = padim.score_image(sample.path, keep_embeddings=True)
-    pred = clf.predict([pipeline.to_example(score)])[0]
+    ex = pipeline.example_of(padim, sample, score, looks=needs_looks(clf))
+    pred = clf.predict([ex])[0]
     c = clf.config
     return ClassifierView(rel, pred, list(clf.classes), c.n, c.strategy, c.sd)
