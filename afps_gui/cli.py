@@ -266,10 +266,15 @@ def cmd_experiment(args) -> int:
     with progress_bar("Fitting PaDiM", args.quiet) as bar:
         padim, _, _ = fit_on_normals(ds, config, **_fit_kwargs(args), progress=bar)
     looks = any(s in ("region", "auto") for s in plan.strategies)
-    with progress_bar("Embedding defects" + (" and their close looks" if looks else ""), args.quiet) as bar:
+    with progress_bar(
+        "Embedding defects" + (" and their close looks" if looks else ""), args.quiet
+    ) as bar:
         examples, skipped = build_examples(padim, samples, classes, progress=bar, looks=looks)
     if skipped:
-        print(f"skipped {len(skipped)} images (first: {skipped[0][0]}: {skipped[0][1]})", file=sys.stderr)
+        print(
+            f"skipped {len(skipped)} images (first: {skipped[0][0]}: {skipped[0][1]})",
+            file=sys.stderr,
+        )
     with progress_bar("Training classifiers", args.quiet) as bar:
         rows = run_experiment(examples, classes, plan, progress=bar, device=args.device)
     seconds = time.perf_counter() - t0

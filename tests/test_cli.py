@@ -102,7 +102,9 @@ def test_experiment_writes_tables_json_and_plot(data, tmp_path):
     )
     assert code == 0
     rows = json.loads((out / "results.json").read_text())
-    assert {r["strategy"] for r in rows} == {"afps", "random", "top"}
+    assert {r["strategy"] for r in rows} == {"afps", "random", "top", "pooled", "region", "auto"}
+    assert all(r["chosen"] for r in rows if r["strategy"] == "auto")
+    assert "cv" not in rows[-1] and (out / "choices.json").is_file()
     assert all(
         {"n", "sd", "seed", "accuracy", "precision", "recall", "f1", "flops"} <= set(r)
         for r in rows

@@ -71,6 +71,30 @@ def test_fit_score_train_flow(project):
     assert any(p.label in ("Spot", "Scratch") for p in preds.values())
 
 
+def test_auto_lets_the_training_labels_choose_the_classifier(project):
+    from dataclasses import replace
+
+    from afps_gui.core.classifiers import load_classifier_file
+
+    project.settings.classifier = replace(project.settings.classifier, strategy="auto")
+    pipeline.fit_project(project)
+    result = pipeline.train_project(project)
+    names = [r["name"] for r in result.choice["rows"]]
+    assert any(n.startswith("pooled") for n in names) and any(n.startswith("region") for n in names)
+    assert any(n.startswith("ViT") for n in names)
+    chosen = next(r for r in result.choice["rows"] if r["chosen"])
+    assert result.config["strategy"] == chosen["strategy"] and result.config["n"] == chosen["n"]
+    if chosen["head"] == "vit":
+        assert result.config["epochs"] == 3  # the final fit gets every epoch
+    clf = load_classifier_file(project.classifier_path, device="cpu")
+    assert (
+        clf.config.strategy == chosen["strategy"]
+        and clf.extra["choice"]["chosen"] == chosen["name"]
+    )
+    preds = project.store.predictions()
+    assert any(p.label in ("Spot", "Scratch") for p in preds.values())
+
+
 def test_human_labels_win_in_training_split(project):
     project.store.set_label("Spot/spot_000.png", "Scratch")
     sample = project.dataset.by_rel()["Spot/spot_000.png"]

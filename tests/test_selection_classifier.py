@@ -132,7 +132,12 @@ def test_classifier_rejects_bad_setups():
 def test_experiment_rows_tables_and_plot(tmp_path):
     examples = toy_examples(n_per_class=8, k=2)
     plan = ExperimentPlan(
-        ns=(10, 20), sds=(0.1, 0.3), sd_sweep_n=10, seeds=2, base=small_config(epochs=2)
+        ns=(10, 20),
+        strategies=("afps", "random", "top"),
+        sds=(0.1, 0.3),
+        sd_sweep_n=10,
+        seeds=2,
+        base=small_config(epochs=2),
     )
     rows = run_experiment(examples, ["A", "B"], plan, device="cpu")
     # 2 N x 3 strategies + 2 sds (0.1 at N=10 is new; 0.3 too) = 8 settings x 2 seeds

@@ -67,6 +67,16 @@ class CloseLook:
     shape: np.ndarray  # (len(SHAPE_FEATURES),) float32
     regions: list[Region]  # every region found, strongest first (the window is around the first)
     valid: Optional[np.ndarray] = None  # (gh, gw) bool, the unpadded window patches
+    input_box: Optional[Box] = None  # the crop's place inside the WINDOW_INPUT square input
+
+    def top_cells(self, n: int) -> np.ndarray:
+        """(n, 2) window grid cells with the highest detection scores (what the heads pool)."""
+        ranking = (
+            self.patch_map if self.valid is None else np.where(self.valid, self.patch_map, -np.inf)
+        )
+        n = min(n, int(np.isfinite(ranking).sum()))
+        flat = np.argsort(-ranking, axis=None, kind="stable")[:n]
+        return np.stack(np.unravel_index(flat, ranking.shape), axis=1).astype(int)
 
 
 def find_regions(amap: np.ndarray, threshold: Optional[float] = None) -> tuple[np.ndarray, list]:
@@ -141,10 +151,13 @@ def _convex_hull_area(ys: np.ndarray, xs: np.ndarray) -> float:
     if len(pts) < 3:
         return float(len(ys))
 
+    def turn(o, a, b) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
     def half(points):
         chain: list = []
         for p in points:
-            while len(chain) >= 2 and np.cross(chain[-1] - chain[-2], p - chain[-2]) <= 0:
+            while len(chain) >= 2 and turn(chain[-2], chain[-1], p) <= 0:
                 chain.pop()
             chain.append(p)
         return chain[:-1]
@@ -240,7 +253,9 @@ def look_closer(
     lmap = local_map(emb, valid)
     if valid is not None:
         lmap = np.where(valid, lmap, lmap[valid].min())
-    centre = np.unravel_index(int(np.argmax(np.where(valid, pmap, -np.inf) if valid is not None else pmap)), pmap.shape)
+    centre = np.unravel_index(
+        int(np.argmax(np.where(valid, pmap, -np.inf) if valid is not None else pmap)), pmap.shape
+    )
     mask = _region_mask(lmap, centre)
     shape = shape_of(mask, cell * zoom, H * W)
     shape.update(
@@ -256,6 +271,7 @@ def look_closer(
         shape=np.array([shape[k] for k in SHAPE_FEATURES], dtype=np.float32),
         regions=found,
         valid=valid,
+        input_box=box,
     )
 
 

@@ -101,7 +101,12 @@ def run_one(
         # The choice sees the training split only; the test split waits until it is made.
         looks = all(ex.look is not None for ex in train)
         choice = choose_classifier(
-            train, classes, default_candidates(config, looks=looks), seed=seed, device=device, cancel=cancel
+            train,
+            classes,
+            default_candidates(config, looks=looks),
+            seed=seed,
+            device=device,
+            cancel=cancel,
         )
         extra = {"chosen": choice.best.name, "cv": choice.rows}
         config = replace(choice.best.config, epochs=config.epochs)
@@ -134,6 +139,11 @@ def run_experiment(
     too_big = [n for n in list(plan.ns) + [plan.sd_sweep_n] if n > grid] if vit else []
     if too_big:
         raise AfpsError(f"N = {too_big} exceeds the {grid} patches of the smallest grid: lower N.")
+    if "region" in plan.strategies and any(e.look is None for e in examples):
+        raise AfpsError(
+            "The 'region' strategy needs the close look at every image: build the examples "
+            "with looks=True (afps experiment does), or leave 'region' out."
+        )
     runs = plan.runs()
     total = len(runs) * plan.seeds
     rows, done = [], 0
@@ -152,8 +162,10 @@ def run_experiment(
             progress(
                 done,
                 total,
-                f"{strategy}" + (f" N={n}" if n is not None else "")
-                + (f" sd={sd:.2f}" if sd is not None else "") + f" seed {seed}",
+                f"{strategy}"
+                + (f" N={n}" if n is not None else "")
+                + (f" sd={sd:.2f}" if sd is not None else "")
+                + f" seed {seed}",
             )
     return rows
 

@@ -34,7 +34,9 @@ class Candidate:
 @dataclass
 class Choice:
     best: Candidate
-    rows: list[dict] = field(default_factory=list)  # one per candidate: name, head, strategy, n, accuracy, sd
+    rows: list[dict] = field(
+        default_factory=list
+    )  # one per candidate: name, head, strategy, n, accuracy, sd
     folds: int = 0
 
     def as_dict(self) -> dict:
@@ -48,7 +50,9 @@ class Choice:
         }
 
 
-def default_candidates(base: ClassifierConfig, *, looks: bool, vit_epochs: Optional[int] = None) -> list[Candidate]:
+def default_candidates(
+    base: ClassifierConfig, *, looks: bool, vit_epochs: Optional[int] = None
+) -> list[Candidate]:
     """Linear heads on pooled tokens (N = 50 and 250 of the detection grid; with the close look,
     the region summary too) and the paper's ViT with AFPS at the configured N. The ViT trains for
     half its epochs in the folds (accuracy plateaus by about 10): its final fit gets them all."""
@@ -60,7 +64,9 @@ def default_candidates(base: ClassifierConfig, *, looks: bool, vit_epochs: Optio
         out.append(Candidate("region N=50", replace(base, strategy="region", n=50), "linear"))
     vit = base.strategy if base.strategy in ("afps", "random", "top") else "afps"
     epochs = vit_epochs or max(5, base.epochs // 2)
-    out.append(Candidate(f"ViT {vit} N={base.n}", replace(base, strategy=vit, epochs=epochs), "vit"))
+    out.append(
+        Candidate(f"ViT {vit} N={base.n}", replace(base, strategy=vit, epochs=epochs), "vit")
+    )
     return out
 
 
@@ -104,7 +110,10 @@ def choose_classifier(
         for tr, te in splits:
             check_cancel(cancel)
             clf = make_classifier(
-                classes, examples[0].embeddings.shape[-1], replace(cand.config, seed=seed), device=device
+                classes,
+                examples[0].embeddings.shape[-1],
+                replace(cand.config, seed=seed),
+                device=device,
             )
             clf.fit([examples[i] for i in tr], cancel=cancel)
             preds = clf.predict([examples[i] for i in te], seed=seed)
@@ -138,7 +147,9 @@ def _fits(cand: Candidate, examples: Sequence[Example]) -> bool:
 
 def format_choice(choice: dict) -> str:
     """The cross-validation table as text (CLI)."""
-    lines = [f"Classifier chosen by {choice['folds']}-fold cross-validation on the training labels:"]
+    lines = [
+        f"Classifier chosen by {choice['folds']}-fold cross-validation on the training labels:"
+    ]
     for r in choice.get("rows", []):
         mark = "*" if r.get("chosen") else " "
         lines.append(f" {mark} {r['name']:<22} {100 * r['accuracy']:5.1f} ± {100 * r['sd']:4.1f} %")

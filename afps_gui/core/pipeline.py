@@ -54,7 +54,9 @@ def to_example(score: ImageScore, label: int = -1, name: str = "", look=None) ->
     return Example(score.embeddings, score.patch_map, label, valid_grid(score), name, look)
 
 
-def example_of(padim: PadimModel, item, score: ImageScore, label: int = -1, name: str = "", looks: bool = False) -> Example:
+def example_of(
+    padim: PadimModel, item, score: ImageScore, label: int = -1, name: str = "", looks: bool = False
+) -> Example:
     """An Example, with the close look at the original image when ``looks`` (raises ImageError
     when the original cannot be decoded again)."""
     return to_example(score, label, name, look_at(padim, item, score) if looks else None)
@@ -78,7 +80,9 @@ def build_examples(
         list(samples), keep_embeddings=True, progress=progress, cancel=cancel, skipped=skipped
     ):
         try:
-            out.append(example_of(padim, sample, score, index.get(sample.label, -1), sample.rel, looks))
+            out.append(
+                example_of(padim, sample, score, index.get(sample.label, -1), sample.rel, looks)
+            )
         except AfpsError as exc:
             skipped.append((sample.rel, str(exc)))
     return out, skipped
@@ -408,7 +412,9 @@ def score_project(
         n_anom += 1
         if clf is not None:
             try:
-                pending.append((sample.rel, score.score, example_of(padim, sample, score, looks=looks)))
+                pending.append(
+                    (sample.rel, score.score, example_of(padim, sample, score, looks=looks))
+                )
             except AfpsError as exc:
                 skipped.append((sample.rel, str(exc)))
                 continue

@@ -42,6 +42,7 @@ POOLED_FORMAT_VERSION = 2
 
 
 def _top_indices(patch_map: np.ndarray, valid: Optional[np.ndarray], n: int) -> np.ndarray:
+    """Flat indices of the n highest-scoring valid patches (the same order as CloseLook's)."""
     ranking = patch_map if valid is None else np.where(valid, patch_map, -np.inf)
     n = min(n, int(np.isfinite(ranking).sum()))
     return np.argsort(-ranking, axis=None, kind="stable")[:n]
@@ -76,14 +77,18 @@ def features_of(ex: Example, strategy: str, n: int) -> tuple[np.ndarray, np.ndar
 class PooledClassifier:
     """Standardised pooled features -> multinomial logistic regression (L2, ``linear_c``)."""
 
-    def __init__(self, classes: Sequence[str], in_dim: int, config: Optional[ClassifierConfig] = None, **_):
+    def __init__(
+        self, classes: Sequence[str], in_dim: int, config: Optional[ClassifierConfig] = None, **_
+    ):
         if len(classes) < 2:
             raise AfpsError("A classifier needs at least two defect types.")
         self.classes = list(classes)
         self.in_dim = in_dim
         self.config = config or ClassifierConfig(strategy="pooled")
         if self.config.strategy not in POOLED_STRATEGIES:
-            raise AfpsError(f"A pooled classifier takes {POOLED_STRATEGIES}, not {self.config.strategy!r}.")
+            raise AfpsError(
+                f"A pooled classifier takes {POOLED_STRATEGIES}, not {self.config.strategy!r}."
+            )
         self.mean = self.scale = self.coef = self.intercept = None
         self.extra: dict = {}
 
@@ -125,15 +130,23 @@ class PooledClassifier:
         self.coef = np.zeros((len(self.classes), X.shape[1]), dtype=np.float32)
         self.intercept = np.full(len(self.classes), -1e4, dtype=np.float32)
         rows = lr.coef_ if len(lr.classes_) > 2 else np.vstack([-lr.coef_[0] / 2, lr.coef_[0] / 2])
-        bias = lr.intercept_ if len(lr.classes_) > 2 else np.array([-lr.intercept_[0] / 2, lr.intercept_[0] / 2])
+        bias = (
+            lr.intercept_
+            if len(lr.classes_) > 2
+            else np.array([-lr.intercept_[0] / 2, lr.intercept_[0] / 2])
+        )
         for row, b, k in zip(rows, bias, lr.classes_):
             self.coef[int(k)] = row
             self.intercept[int(k)] = b
         history = TrainHistory()
-        train_acc = float(np.mean([p.index == ex.label for p, ex in zip(self.predict(train), train)]))
+        train_acc = float(
+            np.mean([p.index == ex.label for p, ex in zip(self.predict(train), train)])
+        )
         stats = EpochStats(1, 1, 0.0, train_acc)
         if val:
-            stats.val_accuracy = float(np.mean([p.index == ex.label for p, ex in zip(self.predict(val), val)]))
+            stats.val_accuracy = float(
+                np.mean([p.index == ex.label for p, ex in zip(self.predict(val), val)])
+            )
         history.epochs.append(stats)
         if on_epoch:
             on_epoch(stats)
@@ -189,7 +202,9 @@ class PooledClassifier:
     @classmethod
     def from_file(cls, path, settings: dict, tensors: dict) -> PooledClassifier:
         try:
-            model = cls(settings["classes"], int(settings["in_dim"]), ClassifierConfig(**settings["config"]))
+            model = cls(
+                settings["classes"], int(settings["in_dim"]), ClassifierConfig(**settings["config"])
+            )
             for k in ("mean", "scale", "coef", "intercept"):
                 setattr(model, k, tensors[k].numpy().astype(np.float32))
             if model.coef.shape != (len(model.classes), model.n_features):

@@ -38,7 +38,8 @@ class ProjectSettings:
     layout: Optional[str] = None
     labels_csv: Optional[str] = None
     padim: PadimConfig = field(default_factory=PadimConfig)
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    # New projects let cross-validation on their labels choose the classifier (model_choice).
+    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(strategy="auto"))
     n_fit: Optional[int] = None  # normal images to fit on; None = 80 % of them
     split_seed: int = 0
     test_fraction: float = 0.4  # of labelled defect images, held out to test the classifier

@@ -34,6 +34,8 @@ from .heatmap import image_plot
 from .view_data import ClassifierView, ImageView, classify_image, load_image_view
 
 STRATEGY_COLOURS = {"afps": "#ff3b30", "random": "#ffd60a", "top": "#ff9f0a"}
+# The linear heads pool the top patches: draw their choice like top-N.
+STRATEGY_COLOURS.update(pooled=STRATEGY_COLOURS["top"], region=STRATEGY_COLOURS["top"])
 GRID_PEN = pg.mkPen((255, 255, 255, 45), width=1)
 ATTENTION_MAP = pg.colormap.get("plasma")
 
@@ -354,6 +356,8 @@ class PatchInspector(QWidget):
         return p.positions
 
     def _draw_right(self, view: ImageView) -> None:
+        if self._draw_close_look():
+            return
         if not self.compare_box.isChecked():
             return
         positions = self._select(view, "random")
@@ -362,6 +366,23 @@ class PatchInspector(QWidget):
             self.right.dots.clear()
         else:
             self.right.set_points(view, positions, STRATEGY_COLOURS["random"])
+
+    def _draw_close_look(self) -> bool:
+        """Where the classifier took a close look at the defect, the right pane shows that
+        window at full resolution with the patches it pooled there."""
+        cv = self.clf_view
+        if cv is None or cv.look is None:
+            return False
+        self.right.setVisible(True)
+        self.right.set_image(cv.look)
+        self.right.set_points(cv.look, cv.look_cells, STRATEGY_COLOURS["top"])
+        self.right.set_centre(None)
+        y0, y1, x0, x1 = cv.window
+        self.right.title.setText(
+            f"Close look: x {x0}–{x1}, y {y0}–{y1} of the original image; "
+            f"the {len(cv.look_cells)} patches pooled there"
+        )
+        return True
 
     def _draw_histogram(self, view: ImageView, positions: Optional[np.ndarray]) -> None:
         scores = _valid_map(view)

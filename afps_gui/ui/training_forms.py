@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -20,9 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.backbones import DEFAULT_BACKBONE, available_backbones
+from ..core.classifiers import AUTO, CLASSIFIER_STRATEGIES
 from ..core.padim import PadimConfig
+from ..core.pooled_classifier import POOLED_STRATEGIES
 from ..core.preprocess import RESIZE_MODES
-from ..core.selection import STRATEGIES
 from ..core.tuning import stride_for
 
 
@@ -148,6 +150,19 @@ class PadimForm(QWidget):
         settings.n_fit = self.n_fit.value() or None
 
 
+STRATEGY_HELP = {
+    AUTO: "Cross-validation on the training labels chooses among a linear head on pooled "
+    "patches, the same with the close look at the defect, and the ViT with AFPS",
+    "afps": "The paper's ViT on N patches drawn around the most anomalous patch",
+    "random": "The paper's baseline: the ViT on N patches drawn anywhere",
+    "top": "The ViT on the N most anomalous patches",
+    "pooled": "A linear head on the mean and max of the N most anomalous patches and the "
+    "image's mean patch (best with a few dozen labels)",
+    "region": "As pooled, plus the same of a window cut around the defect from the original "
+    "image at full resolution, and the region's shape",
+}
+
+
 class ClassifierForm(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -155,7 +170,11 @@ class ClassifierForm(QWidget):
         self.types = QLabel()
         self.types.setWordWrap(True)
         self.strategy = QComboBox()
-        self.strategy.addItems(STRATEGIES)
+        for name in (AUTO,) + CLASSIFIER_STRATEGIES:
+            self.strategy.addItem(name)
+            self.strategy.setItemData(
+                self.strategy.count() - 1, STRATEGY_HELP[name], Qt.ItemDataRole.ToolTipRole
+            )
         self.n = spin(1, 10000, 100, 10)
         self.sd = dspin(0.01, 1.0, 0.15, 0.05, 2)
         self.epochs = spin(1, 10000, 40)
@@ -163,7 +182,7 @@ class ClassifierForm(QWidget):
         self.batch = spin(1, 4096, 16)
         self.test_fraction = dspin(0.05, 0.9, 0.4, 0.05, 2)
         self.seed = spin(0, 1_000_000, 0)
-        self.strategy.currentTextChanged.connect(lambda s: self.sd.setEnabled(s == "afps"))
+        self.strategy.currentTextChanged.connect(self._enable_fields)
         form.addRow("Defect types", self.types)
         form.addRow("Strategy", self.strategy)
         form.addRow("Patches N", self.n)
@@ -174,6 +193,13 @@ class ClassifierForm(QWidget):
         form.addRow("Test fraction", self.test_fraction)
         form.addRow("Seed", self.seed)
 
+    def _enable_fields(self, strategy: str) -> None:
+        # The linear heads have no epochs; auto uses them for the ViT candidate.
+        vit = strategy not in POOLED_STRATEGIES
+        self.sd.setEnabled(strategy in ("afps", AUTO))
+        for w in (self.epochs, self.lr, self.batch):
+            w.setEnabled(vit)
+
     def show_types(self, type_counts: dict[str, int]) -> None:
         self.types.setText(
             ", ".join(f"{t} ({n})" for t, n in type_counts.items()) or "none labelled yet"
@@ -182,6 +208,7 @@ class ClassifierForm(QWidget):
     def load(self, settings) -> None:
         c = settings.classifier
         self.strategy.setCurrentText(c.strategy)
+        self._enable_fields(c.strategy)
         self.n.setValue(c.n)
         self.sd.setValue(c.sd)
         self.epochs.setValue(c.epochs)

@@ -87,6 +87,11 @@ class TrainingResults(QWidget):
         right.addWidget(self.confusion)
         row.addLayout(left, 1)
         row.addLayout(right, 1)
+        self.choice = QLabel()
+        self.choice.setWordWrap(True)
+        self.choice.setTextFormat(Qt.TextFormat.RichText)
+        self.choice.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        left.addWidget(self.choice)
         self.summary = QLabel()
         self.summary.setObjectName("hint")
         self.summary.setWordWrap(True)
@@ -104,6 +109,7 @@ class TrainingResults(QWidget):
             self._cell(self.metrics, i, 0, "–" if now is None else fmt(now))
             self._cell(self.metrics, i, 1, "–" if before is None else fmt(before))
         self._show_confusion(m.get("confusion") or [], m.get("classes") or [])
+        self.choice.setText(choice_html(result.choice, result.config))
 
     def _show_confusion(self, matrix: list[list[int]], classes: list[str]) -> None:
         n = len(classes)
@@ -130,9 +136,43 @@ class TrainingResults(QWidget):
         return item
 
 
+def choice_html(choice, config) -> str:
+    """Which classifier was trained, and the cross-validation table that chose it."""
+    config = config or {}
+    what = _classifier_name(config.get("strategy", "?"), config.get("n"))
+    if not choice:
+        return f"<b>Classifier:</b> {what} (chosen in the settings)."
+    if not choice.get("rows"):
+        return (
+            f"<b>Classifier:</b> {what}. Too few labels of some type to cross-validate: "
+            "label at least 2 images of every type to let the labels choose."
+        )
+    head = (
+        f"<b>Classifier: {what}</b>, chosen by {choice['folds']}-fold cross-validation on the "
+        "training labels (the test images were not used):"
+    )
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{'<b>' if r['chosen'] else ''}{v}{'</b>' if r['chosen'] else ''}</td>"
+            for v in (r["name"], r["head"], f"{100 * r['accuracy']:.1f} ± {100 * r['sd']:.1f} %")
+        )
+        + "</tr>"
+        for r in choice["rows"]
+    )
+    header = "<tr><th align='left'>Candidate</th><th align='left'>Head</th><th align='left'>CV accuracy</th></tr>"
+    return f"{head}<table cellspacing='4'>{header}{rows}</table>"
+
+
+def _classifier_name(strategy: str, n) -> str:
+    if strategy in ("pooled", "region"):
+        return f"linear head on {strategy} patches, N = {n}"
+    return f"ViT, {strategy} N = {n}"
+
+
 def _pct(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f} %"
 
 
 def _flops(v) -> str:
-    return f"{v / 1e6:.2f} M"
+    return f"{v / 1e6:.2f} M" if v >= 10_000 else f"{v / 1e3:.1f} k"

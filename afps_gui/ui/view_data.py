@@ -129,6 +129,9 @@ class ClassifierView:
     n: int
     strategy: str
     sd: float
+    look: Optional[ImageView] = None  # the close look's window, zoomed, when the classifier used it
+    look_cells: Optional[np.ndarray] = None  # (N, 2) window cells the classifier pooled
+    window: Optional[tuple[int, int, int, int]] = None  # (y0, y1, x0, x1) in image pixels
 
 
 def classify_image(project, models, rel: str) -> Optional[ClassifierView]:
@@ -145,4 +148,20 @@ def classify_image(project, models, rel: str) -> Optional[ClassifierView]:
     ex = pipeline.example_of(padim, sample, score, looks=needs_looks(clf))
     pred = clf.predict([ex])[0]
     c = clf.config
-    return ClassifierView(rel, pred, list(clf.classes), c.n, c.strategy, c.sd)
+    out = ClassifierView(rel, pred, list(clf.classes), c.n, c.strategy, c.sd)
+    if ex.look is not None:
+        out.look, out.window = _window_view(rel, sample, ex.look), ex.look.window
+        out.look_cells = ex.look.top_cells(c.n)
+    return out
+
+
+def _window_view(rel: str, sample, look) -> ImageView:
+    """The window the classifier looked at, cut from the original image, with its grid."""
+    from ..core.closer_look import WINDOW_INPUT
+
+    y0, y1, x0, x1 = look.window
+    crop = np.ascontiguousarray(load_image(sample.path)[y0:y1, x0:x1])
+    geometry = GridGeometry(
+        crop.shape[:2], (WINDOW_INPUT, WINDOW_INPUT), look.input_box, look.patch_map.shape
+    )
+    return ImageView(rel, crop, patch_map=look.patch_map, geometry=geometry)
