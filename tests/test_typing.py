@@ -147,8 +147,9 @@ def test_choice_compares_every_candidate_on_the_training_labels_only():
         r["name"] for r in choice.rows if r["accuracy"] == best["accuracy"]
     )
     assert choice.as_dict()["chosen"] == choice.best.name
-    # The ViT candidate trains half its epochs in the folds.
-    assert candidates[-1].config.epochs == max(5, base.epochs // 2)
+    # The ViT candidate trains a third of its epochs in the folds, at least 10 (and at most all).
+    assert candidates[-1].config.epochs == 2
+    assert default_candidates(small_config(epochs=40), looks=False)[-1].config.epochs == 13
 
 
 def test_too_few_labels_to_cross_validate_take_the_first_candidate():

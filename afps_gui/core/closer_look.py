@@ -11,13 +11,13 @@ backbone on a stride-4 grid, and given
 - the region's shape: area, elongation, orientation, solidity, extent, measured on the local
   map at window resolution.
 
-The classifier then draws its tokens from the window grid (AFPS, random or top) or pools them.
+The ``region`` classifier (``pooled_classifier``) pools the window's most anomalous patches beside
+the detection grid's, and adds the shape.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -273,30 +273,6 @@ def look_closer(
         valid=valid,
         input_box=box,
     )
-
-
-def window_box_in_grid(look: CloseLook) -> Box:
-    """The unpadded part of the window grid (the whole grid when nothing was padded)."""
-    gh, gw = look.local_map.shape
-    if look.valid is None:
-        return Box(0, gh, 0, gw)
-    rows, cols = np.nonzero(look.valid)
-    return Box(int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
-
-
-def pooled_features(look: CloseLook, k: int, by: str = "patch_map") -> np.ndarray:
-    """Mean and max of the ``k`` window patches with the highest ``by`` score, then the shape:
-    the input of the linear and MLP heads."""
-    ranking = getattr(look, by)
-    if look.valid is not None:
-        ranking = np.where(look.valid, ranking, -np.inf)
-    flat = np.argsort(-ranking, axis=None)[:k]
-    e = look.embeddings.reshape(-1, look.embeddings.shape[-1])[flat].astype(np.float32)
-    return np.concatenate([e.mean(0), e.max(0), look.shape])
-
-
-def stack_features(looks: Sequence[CloseLook], k: int, by: str = "patch_map") -> np.ndarray:
-    return np.stack([pooled_features(lk, k, by) for lk in looks])
 
 
 def look_at(padim, item, score) -> CloseLook:

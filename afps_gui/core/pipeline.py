@@ -473,7 +473,7 @@ def train_classifier(
             cancel=cancel,
         )
         choice = found.as_dict()
-        # The ViT trained for half its epochs in the folds; the final one gets them all.
+        # The ViT trained for a third of its epochs in the folds; the final one gets them all.
         config = replace(found.best.config, epochs=config.epochs)
         progress = _stage(progress, 0.6, 1.0)
     clf = make_classifier(classes, train_ex[0].embeddings.shape[-1], config, device=device)
