@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox
 from test_gui_support import JOB_TIMEOUT_MS, trigger
 
 from afps_gui.core import pipeline
+from afps_gui.core.classifiers import load_classifier_file
 from afps_gui.ui.browser_model import COL_PRED
 from afps_gui.ui.new_project_dialog import NewProjectDialog
 
@@ -66,7 +67,13 @@ def test_new_project_fit_score_train_from_the_ui(qtbot, window, boxes, demo_data
 
     assert trigger(qtbot, window, "train") == "ok"
     assert window.project.classifier_path.is_file()
-    assert len(window.training.curves.epochs) == 3  # live curves got every epoch
+    # A new project lets cross-validation choose the classifier; the panel says which won.
+    clf = load_classifier_file(window.project.classifier_path, device="cpu")
+    assert window.project.settings.classifier.strategy == "auto"
+    choice = window.training.results.choice.text()
+    assert "cross-validation" in choice and clf.extra["choice"]["chosen"] in choice
+    epochs = 1 if clf.config.strategy in ("pooled", "region") else 3
+    assert len(window.training.curves.epochs) == epochs  # live curves got every epoch
     assert window.training.results.metrics.item(0, 0).text().endswith("%")
     assert window.training.results.confusion.rowCount() == 2
 

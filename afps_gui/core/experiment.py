@@ -20,7 +20,7 @@ from .classifiers import AUTO, CLASSIFIER_STRATEGIES, make_classifier
 from .errors import AfpsError
 from .jobs import Progress, check_cancel, no_progress
 from .metrics import classification_report
-from .model_choice import choose_classifier, default_candidates
+from .model_choice import resolve_auto
 from .pooled_classifier import POOLED_STRATEGIES
 
 # The paper's three strategies (ViT over selected patches), the linear heads on pooled tokens
@@ -96,20 +96,9 @@ def run_one(
     train_idx, test_idx = stratified_split([e.label for e in examples], seed, test_fraction)
     train = [examples[i] for i in train_idx]
     config = replace(config, seed=seed)
-    extra = {}
-    if config.strategy == AUTO:
-        # The choice sees the training split only; the test split waits until it is made.
-        looks = all(ex.look is not None for ex in train)
-        choice = choose_classifier(
-            train,
-            classes,
-            default_candidates(config, looks=looks),
-            seed=seed,
-            device=device,
-            cancel=cancel,
-        )
-        extra = {"chosen": choice.best.name, "cv": choice.rows}
-        config = replace(choice.best.config, epochs=config.epochs)
+    # For auto, the choice sees the training split only; the test split waits until it is made.
+    config, choice = resolve_auto(train, classes, config, device=device, cancel=cancel)
+    extra = {"chosen": choice.best.name, "cv": choice.rows} if choice else {}
     clf = make_classifier(classes, examples[0].embeddings.shape[-1], config, device=device)
     clf.fit(train, cancel=cancel)
     test = [examples[i] for i in test_idx]

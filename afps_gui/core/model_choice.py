@@ -158,3 +158,30 @@ def format_choice(choice: dict) -> str:
     if not choice.get("rows"):
         lines.append(f"   too few labels per type to cross-validate: {choice['chosen']}")
     return "\n".join(lines)
+
+
+def resolve_auto(
+    train: Sequence[Example],
+    classes: Sequence[str],
+    config: ClassifierConfig,
+    *,
+    device: str = "auto",
+    progress: Progress = no_progress,
+    cancel: Optional[threading.Event] = None,
+) -> tuple[ClassifierConfig, Optional[Choice]]:
+    """The config to train: ``config`` itself, or for strategy ``auto`` the cross-validated best
+    on ``train`` (the region candidate only when every example has its close look), with all of
+    ``config``'s epochs for its final fit."""
+    if config.strategy != "auto":
+        return config, None
+    looks = all(ex.look is not None for ex in train)
+    choice = choose_classifier(
+        train,
+        classes,
+        default_candidates(config, looks=looks),
+        seed=config.seed,
+        device=device,
+        progress=progress,
+        cancel=cancel,
+    )
+    return replace(choice.best.config, epochs=config.epochs), choice

@@ -456,25 +456,19 @@ def train_classifier(
 ) -> tuple[Classifier, TrainHistory, Optional[dict]]:
     """Train the configured classifier; with strategy ``auto``, cross-validate the candidates on
     ``train_ex`` first and train the best on all of them. ``val`` is only reported per epoch."""
-    from dataclasses import replace
-
-    from .model_choice import choose_classifier, default_candidates
+    from .model_choice import resolve_auto
 
     choice = None
     if config.strategy == AUTO:
-        looks = all(ex.look is not None for ex in train_ex)
-        found = choose_classifier(
+        config, found = resolve_auto(
             train_ex,
             classes,
-            default_candidates(config, looks=looks),
-            seed=config.seed,
+            config,
             device=device,
             progress=_stage(progress, 0, 0.6),
             cancel=cancel,
         )
         choice = found.as_dict()
-        # The ViT trained for a third of its epochs in the folds; the final one gets them all.
-        config = replace(found.best.config, epochs=config.epochs)
         progress = _stage(progress, 0.6, 1.0)
     clf = make_classifier(classes, train_ex[0].embeddings.shape[-1], config, device=device)
     history = clf.fit(train_ex, val, progress=progress, cancel=cancel, on_epoch=on_epoch)

@@ -139,10 +139,15 @@ class PooledClassifier:
             self.coef[int(k)] = row
             self.intercept[int(k)] = b
         history = TrainHistory()
-        train_acc = float(
-            np.mean([p.index == ex.label for p, ex in zip(self.predict(train), train)])
+        fitted = self.predict(train)
+        train_acc = float(np.mean([p.index == ex.label for p, ex in zip(fitted, train)]))
+        # One "epoch": the training cross-entropy of the fitted head, for the loss curve.
+        loss = float(
+            -np.mean(
+                [np.log(max(p.probabilities[ex.label], 1e-12)) for p, ex in zip(fitted, train)]
+            )
         )
-        stats = EpochStats(1, 1, 0.0, train_acc)
+        stats = EpochStats(1, 1, loss, train_acc)
         if val:
             stats.val_accuracy = float(
                 np.mean([p.index == ex.label for p, ex in zip(self.predict(val), val)])
