@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -84,14 +85,19 @@ class TrainingResults(QWidget):
         right.addWidget(QLabel("Confusion matrix (rows: true type, columns: predicted)"))
         self.confusion = QTableWidget(0, 0)
         self.confusion.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        right.addWidget(self.confusion)
+        right.addWidget(self.confusion, 1)
         row.addLayout(left, 1)
         row.addLayout(right, 1)
         self.choice = QLabel()
         self.choice.setWordWrap(True)
         self.choice.setTextFormat(Qt.TextFormat.RichText)
         self.choice.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        left.addWidget(self.choice)
+        # In a short dock the table scrolls instead of pushing the confusion matrix away.
+        holder = QScrollArea()
+        holder.setWidget(self.choice)
+        holder.setWidgetResizable(True)
+        holder.setFrameShape(QScrollArea.Shape.NoFrame)
+        right.addWidget(holder, 1)
         self.summary = QLabel()
         self.summary.setObjectName("hint")
         self.summary.setWordWrap(True)
