@@ -145,3 +145,31 @@ def test_heat_map_threshold_and_patch_inspector_follow_the_browser(
     insp.resample_button.click()
     assert not np.array_equal(before, np.array(insp.left.dots.getData()))
     assert not boxes.boxes, boxes.texts()
+
+
+def test_patch_inspector_shows_the_close_look_of_a_region_classifier(
+    qtbot, window, boxes, demo_data, tmp_path
+):
+    from test_gui_support import make_project
+
+    make_project(window, demo_data, tmp_path / "proj")
+    window.training.classifier_form.strategy.setCurrentText("region")
+    window.training.classifier_form.n.setValue(20)
+    assert not window.training.classifier_form.epochs.isEnabled()  # a linear head: no epochs
+    assert trigger(qtbot, window, "fit") == "ok"
+    assert trigger(qtbot, window, "train") == "ok"
+    assert window.project.settings.classifier.strategy == "region"
+
+    top = window.browser.visible_rels()[0]
+    window.docks["inspector"].raise_()
+    window.browser.select(top)
+    insp = window.inspector
+    qtbot.waitUntil(lambda: insp.clf_view is not None and insp.clf_view.rel == top, timeout=60_000)
+    cv = insp.clf_view
+    assert cv.look is not None and cv.look.image.shape[:2] == (
+        cv.window[1] - cv.window[0],
+        cv.window[3] - cv.window[2],
+    )
+    assert insp.right.isVisible() and insp.right.title.text().startswith("Close look")
+    assert len(insp.right.dots.data) == len(cv.look_cells) == 20
+    assert not boxes.boxes, boxes.texts()
