@@ -167,6 +167,35 @@ def test_visa_annotation_csv(tmp_path, relative_to_parent):
     assert any("404.JPG" in w and "not found" in w for w in ds.warnings)
 
 
+def test_visa_csv_labels_name_the_defect_types(tmp_path):
+    root = make_visa_folders(tmp_path / "capsules")
+    rows = [
+        "Data/Images/Normal/0000.JPG,normal,",
+        "Data/Images/Normal/0001.JPG,normal,",
+        'Data/Images/Anomaly/000.JPG,"bubble,discolor",Data/Masks/Anomaly/000.png',
+    ]
+    (root / "image_anno.csv").write_text("image,label,mask\n" + "\n".join(rows) + "\n")
+    ds = load_dataset(root)
+    (anomaly,) = ds.anomalies()
+    assert anomaly.label == "bubble+discolor"  # a list of types is one type --classes can name
+    assert ds.resolve_types("bubble+discolor") == ["bubble+discolor"]
+
+
+def test_symlink_loop_and_dangling_link_cost_only_themselves(tmp_path):
+    root = tmp_path / "ds"
+    for i in range(3):
+        save_image(root / "good" / f"n{i}.png", seed=i)
+    save_image(root / "Spot" / "s0.png", seed=9)
+    os.symlink("b.png", root / "good" / "a.png")  # a.png -> b.png -> a.png
+    os.symlink("a.png", root / "good" / "b.png")
+    os.symlink("nothere.png", root / "good" / "gone.png")
+    ds = load_dataset(root)
+    assert len(ds.normals()) == 3  # the folder is still read
+    reasons = dict(ds.skipped)
+    assert "link loop" in reasons["good/a.png"] and "link loop" in reasons["good/b.png"]
+    assert "does not exist" in reasons["good/gone.png"]
+
+
 def test_ksdd2(tmp_path):
     root = make_ksdd2(tmp_path / "ksdd2")
     assert detect_layout(root) == "ksdd2"

@@ -245,11 +245,19 @@ class _Scan:
         """(subfolders, files) of ``folder`` sorted by name, without hidden files and junk.
 
         A folder that cannot be listed is reported in ``skipped``; loading goes on without it.
+        An entry that cannot be looked at (a symlink loop, a dangling link) costs that entry
+        only, with its reason.
         """
         check_cancel(self.cancel)
+        found = []
         try:
             with os.scandir(folder) as it:
-                found = [(e.name, e.is_dir()) for e in it if not _is_junk(e.name)]
+                for entry in it:
+                    if _is_junk(entry.name):
+                        continue
+                    kind = self._kind(folder, entry)
+                    if kind is not None:
+                        found.append((entry.name, kind == "dir"))
         except OSError as exc:
             self.skip(folder, _unreadable_folder_reason(exc))
             return [], []
@@ -257,6 +265,19 @@ class _Scan:
         dirs = [folder / name for name, is_dir in found if is_dir]
         files = [folder / name for name, is_dir in found if not is_dir]
         return dirs, files
+
+    def _kind(self, folder: Path, entry: os.DirEntry) -> Optional[str]:
+        """ "dir" or "file", or None (and a reason in ``skipped``) for a broken entry."""
+        try:
+            if entry.is_dir():
+                return "dir"
+            if entry.is_symlink() and not os.path.exists(entry.path):
+                self.skip(folder / entry.name, "a link to a file that does not exist")
+                return None
+            return "file"
+        except OSError as exc:
+            self.skip(folder / entry.name, _broken_entry_reason(exc))
+            return None
 
     def images(self, folder: Path) -> list[Path]:
         """The image files of ``folder``; its other files and its subfolders are listed in
@@ -275,6 +296,16 @@ class _Scan:
 
 def _is_junk(name: str) -> bool:
     return name.startswith(".") or name.casefold() in _JUNK_NAMES
+
+
+def _broken_entry_reason(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link that leads back to itself (a link loop); remove or fix the link"
+    if isinstance(exc, PermissionError):
+        return "cannot be read (permission denied); ask for read access"
+    return f"cannot be read ({exc.strerror or exc})"
 
 
 def _unreadable_folder_reason(exc: OSError) -> str:
