@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .csv_cells import escape_row, unescape_cell
 from .errors import AfpsError, LabelStoreError
 from .jobs import atomic_write
 from .taxonomy import DEFAULT_TYPES, NORMAL, PALETTE, colour_for
@@ -1082,7 +1083,7 @@ class LabelStore:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 writer = csv.writer(fh, lineterminator="\n")
                 writer.writerow(["image", "label"])
-                writer.writerows(sorted(labels.items()))
+                writer.writerows(escape_row(item) for item in sorted(labels.items()))
         return len(labels)
 
 
@@ -1190,7 +1191,8 @@ def _parse_row(
     """(image, label) from one CSV row, or the reason the row cannot be used."""
     if len(row) <= max(i_col, l_col):
         return "too few columns"
-    image, label = row[i_col].strip(), row[l_col].strip()
+    # Unquote what export_csv (or a spreadsheet) escaped so that '=2+3 reads back as =2+3.
+    image, label = unescape_cell(row[i_col].strip()), unescape_cell(row[l_col].strip())
     if not image:
         return "no image path"
     if not label:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .csv_cells import escape_cell
 from .errors import AfpsError
 from .jobs import atomic_write
 from .labels import LabelStore, clean_image, now_iso, refuse_overwrite
@@ -49,7 +50,9 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, str):
+        return escape_cell(value)  # text a spreadsheet would run as a formula gets a quote
+    return str(value)  # numbers stay numbers, a score of -1.5 included
 
 
 def report_rows(store: LabelStore, rows: list[dict]) -> list[dict]:
