@@ -80,3 +80,115 @@ def test_report_csv_escapes_text_but_keeps_negative_scores_numbers(tmp_path: Pat
     assert out["a.png"]["score"] == "-1.5"  # a number stays a number
     assert float(out["a.png"]["score"]) == -1.5
     assert out["b.png"]["note"] == "ok"
+
+
+# ------------------------------------------------------------ unreadable or foreign model files
+
+KIND = "afps-test"
+
+
+def _model(path: Path, version=1) -> Path:
+    import torch
+
+    torch.save({"kind": KIND, "format_version": version, "settings": {"a": 1}, "tensors": {}}, path)
+    return path
+
+
+def test_a_model_file_without_read_permission_says_so(tmp_path: Path, monkeypatch):
+    from afps_gui.core import modelfile
+    from afps_gui.core.errors import ModelFileError
+    from afps_gui.core.modelfile import load_model, load_model_settings
+
+    path = _model(tmp_path / "m.pt")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(modelfile, "open", denied, raising=False)  # tests run as root: no chmod
+    for load in (load_model, load_model_settings):
+        with pytest.raises(ModelFileError, match="cannot be read: permission denied") as err:
+            load(path, KIND, 1)
+        assert "corrupt" not in str(err.value) and "truncated" not in str(err.value)
+        assert "read access" in str(err.value)  # and what to do
+
+
+def test_a_model_file_that_torch_may_not_read_says_so(tmp_path: Path, monkeypatch):
+    import torch
+
+    from afps_gui.core.errors import ModelFileError
+    from afps_gui.core.modelfile import load_model
+
+    path = _model(tmp_path / "m.pt")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(torch, "load", denied)
+    with pytest.raises(ModelFileError, match="permission denied") as err:
+        load_model(path, KIND, 1)
+    assert "corrupt" not in str(err.value)
+
+
+def _random_bytes(first: bytes = b"") -> bytes:
+    import random
+
+    data = first + random.Random(0).randbytes(4096)
+    assert not data.startswith(b"PK") and (first or not data.startswith(b"\x80"))
+    return data
+
+
+def test_random_bytes_as_backbone_weights_are_not_a_weights_file(tmp_path: Path):
+    from afps_gui.core.backbones import Backbone, load_state_dict
+    from afps_gui.core.errors import ModelFileError
+
+    path = tmp_path / "weights.pth"
+    path.write_bytes(_random_bytes())
+    with pytest.raises(ModelFileError, match="not a weights or model file") as err:
+        load_state_dict(path, "resnet18")
+    assert "code or objects" not in str(err.value)
+    assert "not a PyTorch file" in str(err.value)
+    with pytest.raises(ModelFileError, match="not a weights or model file"):
+        Backbone("resnet18", weights=path)  # what `--weights` does
+
+
+def test_garbage_that_starts_like_a_pickle_is_corrupt_not_code(tmp_path: Path):
+    from afps_gui.core.backbones import load_state_dict
+    from afps_gui.core.errors import ModelFileError
+
+    path = tmp_path / "weights.pth"
+    path.write_bytes(_random_bytes(first=b"\x80\x02"))
+    with pytest.raises(ModelFileError, match="corrupt") as err:
+        load_state_dict(path, "resnet18")
+    assert "code or objects" not in str(err.value)
+
+
+def test_a_text_file_as_a_model_is_a_clear_error(tmp_path: Path):
+    from afps_gui.core.errors import ModelFileError
+    from afps_gui.core.modelfile import load_model
+
+    path = tmp_path / "notes.pt"
+    path.write_bytes(b"hello world, this is text\n" * 10)  # torch.load: an uncaught KeyError
+    with pytest.raises(ModelFileError, match="not a PyTorch file"):
+        load_model(path, KIND, 1)
+
+
+@pytest.mark.parametrize("version", ["2", 1.0, None, True, 0, -3])
+def test_an_invalid_format_version_is_not_called_newer(tmp_path: Path, version):
+    from afps_gui.core.errors import ModelFileError
+    from afps_gui.core.modelfile import load_model, load_model_settings
+
+    path = _model(tmp_path / "m.pt", version=version)
+    for load in (load_model, load_model_settings):
+        with pytest.raises(ModelFileError, match="invalid format version") as err:
+            load(path, KIND, 2)
+        assert "newer" not in str(err.value)
+        assert "not written by this app" in str(err.value)
+
+
+def test_a_newer_format_version_is_still_called_newer(tmp_path: Path):
+    from afps_gui.core.errors import ModelFileError
+    from afps_gui.core.modelfile import load_model
+
+    with pytest.raises(ModelFileError, match="newer"):
+        load_model(_model(tmp_path / "m.pt", version=3), KIND, 2)
+    assert load_model(_model(tmp_path / "ok.pt", version=2), KIND, 2)[0] == {"a": 1}
