@@ -55,6 +55,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file 0600; the finished file gets the user's normal permissions
+        # (as open() would give it), so that other users of the PC can read the project.
+        if os.name == "posix":
+            os.chmod(tmp_path, 0o666 & ~current_umask())
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
@@ -66,6 +70,21 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
                 "the previous file, if any, is unchanged."
             ) from exc
         raise
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux), else by the
+    classic set-and-restore."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _disk_full(exc: BaseException) -> bool:

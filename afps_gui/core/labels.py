@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import getpass
 import io
 import json
@@ -26,6 +27,7 @@ import math
 import os
 import posixpath
 import re
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -197,10 +199,131 @@ def _same_label(old: list | None, new: list | None) -> bool:
     return old[0] == new[0] and bool(old[1]) == bool(new[1])
 
 
+# Below this much free space, a "disk I/O error" is taken to mean that the disk is full: SQLite
+# reports a -shm file it could not grow that way.
+NEARLY_FULL_BYTES = 16 * 1024 * 1024
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def _why(exc: BaseException, path: Path, action: str = "") -> str:
+    """What an SQLite error means for the user, and what to do about it."""
+    text = str(exc)
+    again = "open the project again" if action.startswith("open") else "try again"
+    if "locked" in text or "busy" in text:
+        return "another program is writing to it; try again in a moment"
+    if "full" in text or ("disk I/O" in text and _disk_nearly_full(path.parent)):
+        return f"the disk is full: free some space and {again}"
+    if "disk I/O" in text:
+        return (
+            "the disk could not be read or written (disk I/O error): check that the drive is "
+            f"still connected and working, then {again}"
+        )
+    if "readonly" in text or "read-only" in text:
+        return "the file or its folder cannot be written"
+    if "unable to open" in text:
+        return "the file cannot be opened; check that its folder exists and can be read"
+    return text
+
+
+def _remove_stub(shm: Path) -> None:
+    """Remove a -shm file that a failed open made and could not finish (a full disk leaves a
+    few bytes): a -shm file in use is at least 32 KiB, so a smaller one serves nobody."""
+    with contextlib.suppress(OSError):
+        if shm.stat().st_size < 32 * 1024:
+            shm.unlink()
+
+
 def _backups_of(path: Path) -> list[Path]:
     """Backup files made beside the database, newest first."""
-    found = [p for p in path.parent.glob(path.name + ".bak-*") if not p.name.endswith(".part")]
+    found = [
+        p
+        for p in path.parent.glob(path.name + ".bak-*")
+        if not p.name.endswith((".part", "-wal", "-shm", "-journal"))
+    ]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def _content_of(path: Path) -> tuple[int, int] | None:
+    """(rows of history, labels) in a labels database file that nobody writes (a backup), or
+    None if it cannot be read. Read as immutable: no -wal or -shm file is made beside it."""
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        return _content(conn)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def _content(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(rows of history, labels) in an open labels database (0 for a missing table: the
+    prototype's layout has no history)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    changes = (
+        conn.execute("SELECT count(*) FROM changes").fetchone()[0] if "changes" in tables else 0
+    )
+    labels = conn.execute("SELECT count(*) FROM labels").fetchone()[0] if "labels" in tables else 0
+    return changes, labels
+
+
+def _emptier(new: tuple[int, int], old: tuple[int, int]) -> bool:
+    """Whether a database holding ``new`` has lost something that one holding ``old`` has. The
+    history only grows, so fewer rows of it means an older or a new, empty file; with as much
+    history, fewer labels means rows were removed behind the app's back."""
+    return new[0] < old[0] or (new[0] == old[0] and new[1] < old[1])
+
+
+def _vanished(path: Path) -> str | None:
+    """ "missing" or "empty (0 bytes)" when the database file is gone or was truncated, else
+    None. A new database is 0 bytes with its schema still in the -wal file: that is not empty."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return None  # let opening it say what is wrong
+    if size:
+        return None
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if wal.stat().st_size > 0:
+            return None
+    except OSError:
+        pass
+    return "empty (0 bytes)"
+
+
+def _fullest_backup(path: Path) -> tuple[Path, tuple[int, int]] | None:
+    """The backup beside the database with the most history and labels, if any holds some."""
+    best = None
+    for backup in _backups_of(path):  # newest first: the newest wins a tie
+        content = _content_of(backup)
+        if content is None or content == (0, 0):
+            continue
+        if best is None or _emptier(best[1], content):
+            best = (backup, content)
+    return best
+
+
+def _vanished_message(path: Path, state: str, backup: Path, content: tuple[int, int]) -> str:
+    changes, labels = content
+    return (
+        f"The labels database {path} is {state}, but its backup {backup.name} (in the same "
+        f"folder) holds {labels} label{'' if labels == 1 else 's'} and {changes} change"
+        f"{'' if changes == 1 else 's'} of history: the labels were deleted or lost outside "
+        f"AFPS Inspector. Nothing was changed and the project was not opened. To restore "
+        f"them, close AFPS Inspector and copy {backup.name} over {path.name}. To start again "
+        f"with no labels on purpose, first move {backup.name} out of the project folder."
+    )
 
 
 def _damaged_message(path: Path, reason: str) -> str:
@@ -309,25 +432,42 @@ class LabelStore:
         self._user = user or os_user()
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        state = _vanished(self._path)
+        if state is not None:
+            # A new, empty file would replace the labels, and the next backup would copy it
+            # over the last good one: refuse while a backup still holds them.
+            found = _fullest_backup(self._path)
+            if found is not None:
+                raise LabelStoreError(_vanished_message(self._path, state, *found))
         if readonly and not self._path.exists():
             raise LabelStoreError(f"There is no labels database at {self._path} yet.")
         if not readonly:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = self._connect()
+        shm = self._path.with_name(self._path.name + "-shm")
+        had_shm = shm.exists()
         try:
+            self._conn = self._connect()
             self._open()
             if backup_on_open and not readonly:
                 self._backup_session()
         except BaseException:
-            self._conn.close()
-            self._conn = None
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if not had_shm:
+                _remove_stub(shm)
             raise
 
     # ------------------------------------------------------------------ opening
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, immutable: bool = False) -> sqlite3.Connection:
         # isolation_level=None: this class writes its own BEGIN IMMEDIATE / COMMIT.
-        target = self._path.resolve().as_uri() + "?mode=ro" if self._readonly else str(self._path)
+        target = str(self._path)
+        if self._readonly:
+            target = (
+                self._path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+            )
+        conn = None
         try:
             conn = sqlite3.connect(
                 target,
@@ -336,9 +476,24 @@ class LabelStore:
                 check_same_thread=False,
                 timeout=BUSY_TIMEOUT_MS / 1000,
             )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if self._readonly and not immutable:
+                # A WAL database needs its -shm file, which a folder the user may not write
+                # cannot hold. With no -wal file nobody is writing it: read it as it is.
+                try:
+                    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                except sqlite3.OperationalError as exc:
+                    wal = self._path.with_name(self._path.name + "-wal")
+                    if "unable to open" not in str(exc) or wal.exists():
+                        raise
+                    conn.close()
+                    return self._connect(immutable=True)
+                except sqlite3.DatabaseError:
+                    pass  # not a database, damaged: _open says so
         except sqlite3.Error as exc:
-            raise LabelStoreError(f"Cannot open the labels database {self._path}: {exc}.") from exc
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if conn is not None:
+                conn.close()
+            raise self._error(exc, "open the labels") from exc
         return conn
 
     def _open(self) -> None:
@@ -447,7 +602,17 @@ class LabelStore:
         If the file is ever damaged, the damage message points to this copy: at worst one
         session's work is lost instead of all of it.
         """
-        self._copy_database(self._path.with_name(self._path.name + ".bak-open"))
+        target = self._path.with_name(self._path.name + ".bak-open")
+        kept = _content_of(target) if target.exists() else None
+        if kept is not None:
+            with self._lock:
+                try:
+                    current = _content(self._connection())
+                except sqlite3.Error as exc:
+                    raise self._error(exc, "read the labels") from exc
+            if _emptier(current, kept):
+                return  # never replace the backup with a copy that has lost labels
+        self._copy_database(target)
 
     def _copy_database(self, target: Path) -> None:
         part = target.with_name(target.name + ".part")  # fixed name: a kill leaves one, not many
@@ -462,8 +627,11 @@ class LabelStore:
             os.replace(part, target)
         except (OSError, sqlite3.Error) as exc:
             part.unlink(missing_ok=True)
+            why = _why(exc, target) if isinstance(exc, sqlite3.Error) else str(exc)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                why = "the disk is full: free some space and try again"
             raise LabelStoreError(
-                f"Could not make a backup of {self._path} at {target}: {exc}. Nothing was changed."
+                f"Could not make a backup of {self._path} at {target}: {why}. Nothing was changed."
             ) from exc
 
     # ------------------------------------------------------------------ plumbing
@@ -498,18 +666,10 @@ class LabelStore:
         return self._conn
 
     def _error(self, exc: sqlite3.Error, action: str) -> LabelStoreError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            why = "another program is writing to it; try again in a moment"
-        elif "full" in text:
-            why = "the disk is full; free some space and try again"
-        elif "readonly" in text or "read-only" in text:
-            why = "the file or its folder cannot be written"
-        elif "unable to open" in text:
-            why = "the file cannot be opened; check that its folder exists and can be read"
-        else:
-            why = text
-        return LabelStoreError(f"Could not {action} in {self._path}: {why}. Nothing was changed.")
+        return LabelStoreError(
+            f"Could not {action} in {self._path}: {_why(exc, self._path, action)}. Nothing was "
+            "changed."
+        )
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:

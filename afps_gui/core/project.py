@@ -25,7 +25,7 @@ from .errors import AfpsError, ProjectError
 from .jobs import atomic_write
 from .labels import LabelStore
 from .padim import PadimConfig
-from .project_lock import ProjectLock
+from .project_lock import FolderNotWritable, ProjectLock
 from .taxonomy import DEFAULT_TYPES, NORMAL
 
 SETTINGS_NAME = "project.json"
@@ -201,11 +201,30 @@ class Project:
         lock, message = None, ""
         if readonly is not True:
             lock = ProjectLock(folder)
-            if not lock.acquire():
-                message = lock.read_only_message()
+            try:
+                acquired = lock.acquire()
+            except FolderNotWritable as exc:
+                # Reading needs no lock: a folder the user may not write opens read-only.
+                acquired = False
+                why = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else ""
+                message = (
+                    f"The project folder {folder} cannot be written"
+                    f"{f' ({why})' if why else ''}: the project is open read-only. Labels, "
+                    "reports and exports can be read; to change the project, copy it to a "
+                    "folder you may write or ask for write permission."
+                )
+            else:
+                if not acquired:
+                    message = lock.read_only_message()
+            if not acquired:
                 lock = None
         ro = readonly is True or lock is None
-        store = LabelStore(folder / "labels.sqlite", readonly=ro)
+        try:
+            store = LabelStore(folder / "labels.sqlite", readonly=ro)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         return cls(folder, settings, store, lock, message)
 
     @classmethod

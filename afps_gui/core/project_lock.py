@@ -8,6 +8,7 @@ the project open; that text is only a description, the OS lock is what counts.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
@@ -16,6 +17,12 @@ from .errors import ProjectError
 from .labels import now_iso, os_user
 
 LOCK_NAME = ".afps-inspector.lock"
+
+
+class FolderNotWritable(ProjectError):
+    """The lock file cannot be made because the user may not write the project folder (or it
+    is on a read-only drive): the project can still be opened read-only."""
+
 
 # Windows locks are mandatory byte ranges: lock one byte past the holder text, so that the
 # text stays readable by the instance that was refused.
@@ -71,7 +78,12 @@ class ProjectLock:
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise ProjectError(
+            kind = (
+                FolderNotWritable
+                if isinstance(exc, PermissionError) or exc.errno == errno.EROFS
+                else ProjectError
+            )
+            raise kind(
                 f"Cannot create the lock file {self.path}: {exc.strerror or exc}. The project "
                 "folder must be writable to edit the project."
             ) from exc
