@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -54,25 +56,211 @@ def progress_bar(desc: str, quiet: bool = False):
         bar.close()
 
 
+# --- option values: checked before any work starts -----------------------------------------
+# Every numeric option goes through one of these `type=` functions, so a bad value ends in
+# argparse's usual one line ("argument --batch-size: must be an integer >= 1, not 0", exit 2)
+# instead of a traceback half-way through a job or a silently useless result.
+
+MAX_SIDE = 4096  # input sides above this would allocate tens of GB (120 GB at 100000)
+MAX_SEED = 2**32 - 1  # numpy's seeds
+
+
+def _range_text(lo, hi, lo_open: bool = False, hi_open: bool = False) -> str:
+    def num(v) -> str:
+        return str(v) if isinstance(v, int) else f"{v:g}"
+
+    if hi is None:
+        return f"{'>' if lo_open else '>='} {num(lo)}"
+    if not lo_open and not hi_open:
+        return f"between {num(lo)} and {num(hi)}"
+    return f"{'>' if lo_open else '>='} {num(lo)} and {'<' if hi_open else '<='} {num(hi)}"
+
+
+def _shown(text: str) -> str:
+    text = str(text)
+    return text if text and text.strip() == text and len(text) <= 40 else repr(text[:40])
+
+
+def int_in(lo: int, hi: Optional[int] = None):
+    """An argparse type: an integer with lo <= value (<= hi)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(
+                f"must be an integer {_range_text(lo, hi)}, not {_shown(text)}"
+            )
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_in(lo: float, hi: Optional[float] = None, *, lo_open=False, hi_open=False):
+    """An argparse type: a finite number in the given range (nan and inf are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            value = math.nan
+        ok = math.isfinite(value) and (value > lo if lo_open else value >= lo)
+        if ok and hi is not None:
+            ok = value < hi if hi_open else value <= hi
+        if not ok:
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {_range_text(lo, hi, lo_open, hi_open)}, not {_shown(text)}"
+            )
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def list_of(item, what: str):
+    """An argparse type: comma-separated values, each checked by ``item``; at least one."""
+
+    def parse(text: str) -> list:
+        values = []
+        for part in str(text).split(","):
+            if not part.strip():
+                continue
+            try:
+                values.append(item(part.strip()))
+            except argparse.ArgumentTypeError as exc:
+                detail = str(exc).removeprefix("must be ")
+                raise argparse.ArgumentTypeError(f"must list {what}, each {detail}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(
+                f"must list at least one of the {what}, not {_shown(text)}"
+            )
+        return values
+
+    parse.__name__ = "list"
+    return parse
+
+
+def one_of(choices):
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"must be one of {', '.join(choices)}, not {_shown(text)}"
+            )
+        return text
+
+    return parse
+
+
+def pool_size(text: str) -> int:
+    """--pool: k x k averaging keeps the grid's size only for odd k."""
+    value = int_in(1, 15)(text)
+    if value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"must be an odd integer between 1 and 15, not {value}")
+    return value
+
+
+seed_int = int_in(0, MAX_SEED)
+positive_float = float_in(0, lo_open=True)
+fraction_0_1 = float_in(0, 1, hi_open=True)  # a share of the data: 0 allowed, 1 leaves nothing
+sd_fraction = float_in(0, 1, lo_open=True)  # AFPS sd as a fraction of the grid side
+seconds = float_in(0, 10**7, lo_open=True)
+
+
+def on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"must be on or off, not {_shown(text)}")
+    return text == "on"
+
+
 def parse_size(text: str) -> tuple[int, int]:
-    """'256' -> (256, 256); '224x640' -> (224, 640) as height x width."""
+    """'256' -> (256, 256); '224x640' -> (224, 640) as height x width; sides 32..4096."""
+    bad = argparse.ArgumentTypeError(
+        f"must be N or HxW with sides between 32 and {MAX_SIDE}, not {_shown(text)}"
+    )
     try:
-        parts = [int(p) for p in text.lower().replace(",", "x").split("x")]
+        parts = [int(p) for p in str(text).lower().replace(",", "x").split("x")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be N or HxW, not {text!r}") from None
+        raise bad from None
     if len(parts) == 1:
         parts *= 2
-    if len(parts) != 2 or min(parts) < 32:
-        raise argparse.ArgumentTypeError(f"size must be N or HxW with sides >= 32, not {text!r}")
+    if len(parts) != 2 or min(parts) < 32 or max(parts) > MAX_SIDE:
+        raise bad
     return parts[0], parts[1]
 
 
-def int_list(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
+int_list = list_of(int_in(1, 100_000), "patch counts")
+float_list = list_of(sd_fraction, "sd values")
 
 
-def float_list(text: str) -> list[float]:
-    return [float(v) for v in text.split(",") if v.strip()]
+# --- output paths: checked before any work starts ------------------------------------------
+
+# (option as the user wrote it, attribute, "file" or "folder") for every output; an attribute a
+# subcommand lacks is not checked there.
+OUTPUTS = (
+    ("--json", "json", "file"),
+    ("--out", "out", None),  # a model file for fit/train, a folder for experiment
+    ("--save-model", "save_model", "file"),
+    ("--csv", "csv", "file"),
+    ("--overlays", "overlays", "folder"),
+)
+
+
+def _first_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output(option: str, path, kind: str) -> None:
+    """Raise AfpsError unless ``path`` can be written as a ``kind`` ("file" or "folder"):
+    an existing one of the other kind, a file in the way of its folders, or a folder that
+    cannot be written in are all refused."""
+    text = str(path)
+    try:
+        if not text.strip() or "\x00" in text:
+            raise AfpsError(f"argument {option}: {_shown(text)} is not a usable path.")
+        p = Path(text).expanduser().absolute()
+        if p.exists() or p.is_symlink():
+            if kind == "file" and p.is_dir():
+                raise AfpsError(f"argument {option}: {text} is a folder, not a file.")
+            if kind == "folder" and not p.is_dir():
+                raise AfpsError(f"argument {option}: {text} exists and is not a folder.")
+            if kind == "folder":
+                if not os.access(p, os.W_OK | os.X_OK):
+                    raise AfpsError(f"argument {option}: cannot write in the folder {text}.")
+                return
+        parent = _first_existing(p if kind == "folder" else p.parent)
+        if not parent.is_dir():
+            raise AfpsError(
+                f"argument {option}: cannot create {text}: {parent} is a file, not a folder."
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise AfpsError(f"argument {option}: cannot create {text}: {parent} is not writable.")
+    except OSError as exc:
+        raise AfpsError(
+            f"argument {option}: cannot use {_shown(text)}: {exc.strerror or exc}"
+        ) from None
+
+
+def validate(args) -> None:
+    """What the parser cannot check alone, checked before any work starts: every output path
+    can be written. Raises AfpsError (exit 2) naming the option."""
+    command = getattr(args, "command", None)
+    for option, attr, kind in OUTPUTS:
+        value = getattr(args, attr, None)
+        if not value:
+            continue
+        if attr == "out":
+            kind = "folder" if command == "experiment" else "file"
+        check_output(option, value, kind)
+    if command == "labels" and args.action == "export":
+        check_output("FILE", args.file, "file")
+    if command in ("demo",) or getattr(args, "project_command", None) == "new":
+        check_output("FOLDER", args.folder, "folder")
 
 
 def peak_rss_mib() -> Optional[float]:
@@ -310,6 +498,8 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_fit(args) -> int:
+    from dataclasses import asdict
+
     from .core.pipeline import fit_on_normals
 
     if args.project:
@@ -320,6 +510,12 @@ def cmd_fit(args) -> int:
         print_tuning(res.tuning)
         print(
             f"fitted on {res.n_images} normal images in {res.seconds:.1f} s; threshold {res.threshold:.3f}"
+        )
+        _report_skipped(res.skipped)
+        write_json(
+            args.json,
+            _fit_json(res.n_images, res.skipped, res.threshold, res.seconds, res.settings)
+            | {"project": str(args.project), "tuning": res.tuning},
         )
         return 0
     if not args.data or not args.out:
@@ -333,7 +529,30 @@ def cmd_fit(args) -> int:
         padim, _, rep = fit_on_normals(ds, config, **_fit_kwargs(args), progress=bar)
     padim.save(args.out)
     print(f"fitted on {rep.n_images} images; threshold {padim.threshold}; wrote {args.out}")
+    _report_skipped(rep.skipped)
+    write_json(
+        args.json,
+        _fit_json(rep.n_images, rep.skipped, padim.threshold, rep.seconds, asdict(padim.config))
+        | {"dataset": str(args.data), "layout": ds.layout, "model": str(args.out)},
+    )
     return 0
+
+
+def _fit_json(n_images, skipped, threshold, seconds, settings) -> dict:
+    """`afps fit --json`: what was fitted, what was skipped and why, the threshold, the time."""
+    return {
+        "n_images": n_images,
+        "n_skipped": len(skipped),
+        "skipped": [{"image": str(p), "reason": str(r)} for p, r in skipped],
+        "threshold": threshold,
+        "seconds": seconds,
+        "settings": settings,
+    }
+
+
+def _report_skipped(skipped) -> None:
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
 
 
 def tune_dataset(args, ds, config, budget: float):
@@ -442,18 +661,18 @@ def cmd_predict(args) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise AfpsError(f"{folder} is not a folder of images.")
-    paths = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and is_image_file(p) and not p.stem.endswith("_mask")
-    )
+    paths, skipped = predict_inputs(folder, is_image_file)
     if not paths:
-        raise AfpsError(f"No images (PNG, JPEG, BMP, TIFF) in {folder}.")
+        _report_skipped(skipped)
+        raise AfpsError(
+            f"No images (PNG, JPEG, BMP, TIFF) in {folder}"
+            + (f" ({len(skipped)} skipped, listed above)." if skipped else ".")
+        )
     if Path(args.csv).exists() and not args.overwrite:
         raise AfpsError(f"{args.csv} exists already: choose another name or pass --overwrite.")
     padim = PadimModel.load(args.padim, device=args.device)
     clf = load_classifier_file(args.classifier, device=args.device) if args.classifier else None
-    rows, skipped = [], []
+    rows = []
     with progress_bar("Predicting", args.quiet) as bar:
         for path, score in padim.score_items(
             paths, keep_embeddings=clf is not None, progress=bar, skipped=skipped
@@ -486,10 +705,60 @@ def cmd_predict(args) -> int:
         writer.writeheader()
         writer.writerows(rows)
     n_anom = sum(1 for r in rows if r["anomalous"])
-    print(f"{len(rows)} images scored, {n_anom} anomalous; wrote {args.csv}")
-    for path, reason in skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+    skipped = [(_relative(p, folder), r) for p, r in skipped]
+    _report_skipped(skipped)
+    print(
+        f"{len(rows)} images scored, {n_anom} anomalous, {len(skipped)} skipped; wrote {args.csv}"
+    )
+    write_json(
+        args.json,
+        {
+            "folder": str(folder),
+            "csv": str(args.csv),
+            "n_scored": len(rows),
+            "n_anomalous": n_anom,
+            "n_skipped": len(skipped),
+            "skipped": [{"image": str(p), "reason": str(r)} for p, r in skipped],
+        },
+    )
     return 0 if rows else EXIT_ERROR
+
+
+def _relative(path, folder: Path) -> str:
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:
+        return str(path)
+
+
+def predict_inputs(folder: Path, is_image_file) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The image files under ``folder`` (masks left out), and every entry whose name looks
+    like an image but that cannot be read as one, with the reason: nothing vanishes silently."""
+    paths, skipped = [], []
+    for p in sorted(folder.rglob("*")):
+        if not is_image_file(p) or p.stem.endswith("_mask"):
+            continue
+        rel = str(p.relative_to(folder))
+        try:
+            if p.is_symlink() and not p.exists():
+                try:
+                    p.resolve(strict=True)
+                    reason = "symbolic link that cannot be followed"
+                except RuntimeError:
+                    reason = "symbolic link loop"
+                except OSError as exc:
+                    loop = getattr(exc, "errno", None) == errno.ELOOP
+                    reason = "symbolic link loop" if loop else "dangling symbolic link"
+                skipped.append((rel, reason))
+            elif p.is_dir():
+                skipped.append((rel, "a folder, not an image file"))
+            elif not p.is_file():
+                skipped.append((rel, "not a regular file"))
+            else:
+                paths.append(p)
+        except OSError as exc:
+            skipped.append((rel, f"cannot be read: {exc.strerror or exc}"))
+    return paths, skipped
 
 
 @contextmanager
@@ -691,29 +960,39 @@ def _data_options(p, data_required=True):
     )
     p.add_argument(
         "--edges",
-        type=lambda v: {"on": True, "off": False}[v],
+        type=on_off,
         metavar="{on,off}",
         help="damp the image's rim by its typical score on held-out normals (default: tuned)",
     )
     p.add_argument(
         "--memory",
-        type=int,
+        type=int_in(1, 10_000_000),
         help=f"normal patches the knn model keeps (default {defaults.memory_size})",
     )
-    p.add_argument("--d", type=int, default=None, help="random channel subset size (default: all)")
-    p.add_argument("--n-fit", type=int, default=None, help="normal images to fit on (default 80%%)")
-    p.add_argument("--batch", type=int, default=16, help="images per backbone batch")
+    p.add_argument(
+        "--d",
+        type=int_in(1, 100_000),
+        default=None,
+        help="random channel subset size (default: all)",
+    )
+    p.add_argument(
+        "--n-fit",
+        type=int_in(1, 10_000_000),
+        default=None,
+        help="normal images to fit on (default 80%%)",
+    )
+    p.add_argument("--batch", type=int_in(1, 1024), default=16, help="images per backbone batch")
     p.add_argument(
         "--pool",
-        type=int,
+        type=pool_size,
         help=f"k x k feature averaging, 1 = off (default: tuned; untuned {defaults.feature_pool})",
     )
     p.add_argument(
         "--sigma",
-        type=float,
+        type=float_in(0, 1000),
         help=f"Gaussian blur of the anomaly map, in pixels (default: tuned; untuned {defaults.sigma:g})",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
 
 
 def _tune_options(p):
@@ -722,7 +1001,7 @@ def _tune_options(p):
     )
     p.add_argument(
         "--tune-budget",
-        type=float,
+        type=seconds,
         help="seconds tuning may take (default 600, or the project's; it stops trying "
         "candidates after that)",
     )
@@ -737,7 +1016,7 @@ def _common(p):
 def _train_options(p):
     from .core.classifiers import AUTO, CLASSIFIER_STRATEGIES
 
-    p.add_argument("--n", type=int, default=100, help="patches per image")
+    p.add_argument("--n", type=int_in(1, 100_000), default=100, help="patches per image")
     p.add_argument(
         "--strategy",
         choices=(AUTO,) + CLASSIFIER_STRATEGIES,
@@ -745,16 +1024,23 @@ def _train_options(p):
         help="auto: cross-validation on the training labels chooses (see README)",
     )
     p.add_argument(
-        "--afps-sd", type=float, default=0.15, help="AFPS sd as a fraction of the grid side"
+        "--afps-sd", type=sd_fraction, default=0.15, help="AFPS sd as a fraction of the grid side"
     )
     _optimiser_options(p, epochs=40)
 
 
 def _optimiser_options(p, epochs: int, epochs_help: str = "training epochs"):
-    p.add_argument("--epochs", type=int, default=epochs, help=f"{epochs_help} (default {epochs})")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--test-fraction", type=float, default=0.4, help="held-out share of defects")
+    p.add_argument(
+        "--epochs",
+        type=int_in(1, 100_000),
+        default=epochs,
+        help=f"{epochs_help} (default {epochs})",
+    )
+    p.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=1e-3)
+    p.add_argument("--batch-size", type=int_in(1, 4096), default=16)
+    p.add_argument(
+        "--test-fraction", type=fraction_0_1, default=0.4, help="held-out share of defects"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -774,7 +1060,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="?")
     _data_options(p, data_required=False)
     _common(p)
-    p.add_argument("--budget", type=float, help="seconds (default 600, or the project's)")
+    p.add_argument("--budget", type=seconds, help="seconds (default 600, or the project's)")
     p.add_argument("--project", help="tune this project and store the settings in it")
     p.set_defaults(func=cmd_tune)
 
@@ -789,14 +1075,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sd", type=float_list, default=list(DEFAULT_SDS), help="sd sweep values")
     p.add_argument(
         "--strategies",
-        type=lambda s: s.split(","),
+        type=list_of(one_of(EXPERIMENT_STRATEGIES), "strategies"),
         default=list(EXPERIMENT_STRATEGIES),
         help="afps, random, top (the paper's ViT), pooled, region (linear heads), auto "
         "(cross-validated choice); default all",
     )
-    p.add_argument("--afps-sd", type=float, default=0.15, help="AFPS sd in the N sweep")
-    p.add_argument("--sd-n", type=int, default=100, help="N in the sd sweep")
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--afps-sd", type=sd_fraction, default=0.15, help="AFPS sd in the N sweep")
+    p.add_argument("--sd-n", type=int_in(1, 100_000), default=100, help="N in the sd sweep")
+    p.add_argument("--seeds", type=int_in(1, 1000), default=5)
     _optimiser_options(p, epochs=20, epochs_help="epochs per run (accuracy plateaus by ~10)")
     p.add_argument(
         "--no-scores", action="store_true", help="tokens without the patch anomaly score"
@@ -831,6 +1117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default="predictions.csv")
     p.add_argument("--overlays", help="folder for heat-map overlay PNGs")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--json", help="also write a summary (counts, skipped inputs and why) here")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_predict)
@@ -867,9 +1154,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="generate the built-in demo dataset")
     p.add_argument("folder")
-    p.add_argument("--normal", type=int, default=60)
-    p.add_argument("--per-type", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--normal", type=int_in(1, 100_000), default=60)
+    p.add_argument("--per-type", type=int_in(0, 100_000), default=20)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.set_defaults(func=cmd_demo)
     return ap
 
@@ -877,6 +1164,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        validate(args)
         return int(args.func(args) or 0)
     except Cancelled as exc:
         print(f"afps: {exc}", file=sys.stderr)
