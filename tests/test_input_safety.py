@@ -192,3 +192,68 @@ def test_a_newer_format_version_is_still_called_newer(tmp_path: Path):
     with pytest.raises(ModelFileError, match="newer"):
         load_model(_model(tmp_path / "m.pt", version=3), KIND, 2)
     assert load_model(_model(tmp_path / "ok.pt", version=2), KIND, 2)[0] == {"a": 1}
+
+
+# ------------------------------------------------------------------ overlays of huge images
+
+
+def _large_image(height: int = 6000, width: int = 4000):
+    import numpy as np
+
+    image = np.empty((height, width, 3), dtype=np.uint8)
+    image[:] = (np.arange(width, dtype=np.uint16) % 256).astype(np.uint8)[None, :, None]
+    return image
+
+
+def test_the_overlay_of_a_large_image_is_a_bounded_preview_drawn_in_bounded_memory():
+    import tracemalloc
+
+    import numpy as np
+
+    from afps_gui.core.overlay import MAX_OVERLAY_SIDE, render_overlay
+
+    image = _large_image()
+    amap = np.zeros((56, 56), dtype=np.float32)
+    amap[20:30, 20:30] = 10.0  # a hot spot above the threshold: it gets an outline
+    tracemalloc.start()
+    try:
+        pixels = render_overlay(image, amap, threshold=5.0, vmin=0.0, vmax=10.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
+    assert max(pixels.shape[:2]) <= MAX_OVERLAY_SIDE
+    assert pixels.shape[0] / pixels.shape[1] == pytest.approx(6000 / 4000, rel=0.01)
+    full_size_float_map = 6000 * 4000 * 4  # 96 MB; the old code peaked at 1.3 GB here
+    assert peak < 100e6 and peak < full_size_float_map, f"peak {peak / 1e6:.0f} MB"
+    assert (pixels == 255).all(axis=-1).any()  # the outline of the hot spot is drawn
+
+
+def test_a_small_image_keeps_its_size_and_a_large_overlay_is_saved_bounded(tmp_path: Path):
+    import numpy as np
+    from PIL import Image
+
+    from afps_gui.core.overlay import MAX_OVERLAY_SIDE, render_overlay, save_overlay
+
+    small = np.full((120, 90, 3), 100, dtype=np.uint8)
+    amap = np.ones((8, 8), dtype=np.float32)
+    assert render_overlay(small, amap, None, 0.0, 2.0).shape == (120, 90, 3)
+
+    path = tmp_path / "big.png"
+    save_overlay(path, _large_image(3000, 5000))
+    with Image.open(path) as saved:
+        assert max(saved.size) <= MAX_OVERLAY_SIDE
+        assert saved.size[0] > saved.size[1]  # width stays the long side
+
+
+def test_shrinking_averages_blocks_edges_included():
+    import numpy as np
+
+    from afps_gui.core.overlay import shrink
+
+    image = np.random.default_rng(0).integers(0, 256, (10, 7, 3), dtype=np.uint8)
+    small = shrink(image, max_side=3)  # blocks of 4 x 4, partial blocks at the edges
+    assert small.shape == (3, 2, 3)
+    expected = image[8:, 4:].reshape(-1, 3).mean(axis=0)
+    assert np.abs(small[-1, -1].astype(float) - expected).max() <= 0.5
+    assert shrink(image) is image  # small enough already: no copy

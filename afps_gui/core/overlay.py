@@ -22,11 +22,66 @@ _ANCHORS = np.array(
 )
 
 
+# The colour map as a 256-entry table: colouring costs one byte-sized index per pixel instead
+# of float64 planes per channel.
+_LUT = np.stack(
+    [np.interp(np.linspace(0, 1, 256), _ANCHORS[:, 0], _ANCHORS[:, c]) for c in (1, 2, 3)],
+    axis=-1,
+).astype(np.uint8)
+
+
 def colourise(values: np.ndarray) -> np.ndarray:
-    """Values in 0..1 -> uint8 RGB."""
-    v = np.clip(values, 0, 1)
-    rgb = np.stack([np.interp(v, _ANCHORS[:, 0], _ANCHORS[:, c]) for c in (1, 2, 3)], axis=-1)
-    return rgb.astype(np.uint8)
+    """Values in 0..1 -> uint8 RGB (256 levels)."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0, 1)
+    v *= 255
+    v += 0.5
+    return _LUT[v.astype(np.uint8)]
+
+
+# The long side of an overlay, in pixels. An overlay is a preview for a person: drawing it at
+# the image's full size cost 5.9 GB for a 9000 x 9000 image (float maps and colour planes of
+# 81 megapixels). Bounded, one overlay takes tens of MB whatever the image's size.
+MAX_OVERLAY_SIDE = 2048
+
+# Rows of the image shrunk at a time: the working memory of the shrink stays a few MB.
+_BAND_ROWS = 256
+
+
+def overlay_shape(height: int, width: int, max_side: int = MAX_OVERLAY_SIDE) -> tuple[int, int]:
+    """(height, width) of the overlay of an image of this size (the image's own if small)."""
+    k = _factor(height, width, max_side)
+    return -(-height // k), -(-width // k)
+
+
+def _factor(height: int, width: int, max_side: int) -> int:
+    return max(1, -(-max(height, width) // max(1, max_side)))
+
+
+def shrink(image: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
+    """The image averaged over k x k blocks so that its long side is at most ``max_side``.
+
+    Works a band of rows at a time, so it never allocates more than a few MB beyond the
+    result; an image already small enough is returned as it is (no copy).
+    """
+    h, w = image.shape[:2]
+    k = _factor(h, w, max_side)
+    if k == 1:
+        return image
+    oh, ow = overlay_shape(h, w, max_side)
+    out = np.empty((oh, ow) + image.shape[2:], dtype=np.uint8)
+    cols, col_counts = np.arange(0, w, k), np.diff(np.append(np.arange(0, w, k), w))
+    extra = (1,) * (image.ndim - 2)
+    step = max(1, _BAND_ROWS // k)  # output rows per band
+    for r0 in range(0, oh, step):
+        r1 = min(oh, r0 + step)
+        band = image[r0 * k : min(h, r1 * k)]
+        sums = np.add.reduceat(band, cols, axis=1, dtype=np.uint32)
+        rows = np.arange(0, band.shape[0], k)
+        sums = np.add.reduceat(sums, rows, axis=0, dtype=np.uint32)
+        row_counts = np.diff(np.append(rows, band.shape[0]))
+        counts = (row_counts[:, None] * col_counts[None, :]).reshape(sums.shape[:2] + extra)
+        out[r0:r1] = (sums + counts // 2) // counts
+    return out
 
 
 def render_overlay(
@@ -36,17 +91,36 @@ def render_overlay(
     vmin: float,
     vmax: float,
     alpha: float = 0.45,
+    max_side: int = MAX_OVERLAY_SIDE,
 ) -> np.ndarray:
-    """Blend the anomaly map over the image and outline the region above the threshold."""
-    h, w = image.shape[:2]
+    """Blend the anomaly map over the image and outline the region above the threshold.
+
+    Drawn on a preview whose long side is at most ``max_side``: the image is shrunk first and
+    the map (at the model's resolution) is enlarged only to the preview's size, never to a
+    large image's full size.
+    """
+    preview = shrink(image, max_side)
+    h, w = preview.shape[:2]
     full = map_to_image(amap, (h, w))
-    heat = colourise((full - vmin) / max(vmax - vmin, 1e-6)).astype(np.float32)
-    out = (1 - alpha) * image.astype(np.float32) + alpha * heat
+    edge = None
     if threshold is not None:
         above = full > threshold
         edge = above & ~_eroded(above)
-        out[edge] = (255, 255, 255)
-    return out.clip(0, 255).astype(np.uint8)
+        del above
+    lo, span = np.float32(vmin), np.float32(max(vmax - vmin, 1e-6))
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for r0 in range(0, h, _BAND_ROWS):  # float work a band at a time: a few MB, not 12 B/px
+        r1 = min(h, r0 + _BAND_ROWS)
+        heat = colourise((full[r0:r1] - lo) / span).astype(np.float32)
+        heat *= np.float32(alpha)
+        band = preview[r0:r1].astype(np.float32)
+        band *= np.float32(1 - alpha)
+        band += heat
+        if edge is not None:
+            band[edge[r0:r1]] = (255, 255, 255)
+        np.clip(band, 0, 255, out=band)
+        out[r0:r1] = band
+    return out
 
 
 def _eroded(mask: np.ndarray) -> np.ndarray:
@@ -63,5 +137,6 @@ def save_overlay(path: str | os.PathLike, pixels: np.ndarray, *, overwrite: bool
 
     if not overwrite and os.path.exists(path):
         raise AfpsError(f"{path} exists already; choose another folder or allow overwriting.")
+    pixels = shrink(pixels)  # an overlay from elsewhere is bounded as well
     with atomic_write(path) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")
