@@ -447,7 +447,13 @@ class LabelStore:
         had_shm = shm.exists()
         try:
             self._conn = self._connect()
-            self._open()
+            try:
+                self._open()
+            except UnicodeDecodeError as exc:
+                # Damaged bytes inside a text value: the page structure passed its check.
+                raise LabelStoreError(
+                    _damaged_message(self._path, f"a text in it is not valid UTF-8 ({exc.reason})")
+                ) from exc
             if backup_on_open and not readonly:
                 self._backup_session()
         except BaseException:
