@@ -181,6 +181,16 @@ def test_visa_csv_labels_name_the_defect_types(tmp_path):
     assert ds.resolve_types("bubble+discolor") == ["bubble+discolor"]
 
 
+def test_labels_csv_cells_quoted_against_formulas_read_back_as_written(tmp_path):
+    root = tmp_path / "ds"
+    for i in range(3):
+        save_image(root / "good" / f"n{i}.png", seed=i)
+    save_image(root / "Spot" / "s0.png", seed=9)
+    (tmp_path / "labels.csv").write_text("image,label\nSpot/s0.png,'=2+3\n")
+    ds = load_dataset(root, labels_csv=tmp_path / "labels.csv")
+    assert ds.by_rel()["Spot/s0.png"].label == "=2+3"
+
+
 def test_symlink_loop_and_dangling_link_cost_only_themselves(tmp_path):
     root = tmp_path / "ds"
     for i in range(3):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .csv_cells import unescape_cell
 from .errors import DatasetError, ImageError
 from .images import IMAGE_EXTENSIONS, check_image, load_mask
 from .jobs import Progress, check_cancel, no_progress
@@ -785,7 +786,12 @@ def _read_table(path: Path, columns: dict[str, tuple[str, ...]]) -> tuple[list, 
     rows = []
     for row in reader:
         if any(cell.strip() for cell in row):
-            cells = {n: row[i] if i is not None and i < len(row) else "" for n, i in where.items()}
+            # Cells that the app (or a spreadsheet) quoted against formula injection read back
+            # as they were written.
+            cells = {
+                n: unescape_cell(row[i]) if i is not None and i < len(row) else ""
+                for n, i in where.items()
+            }
             rows.append((reader.line_num, cells))
     return rows, len(rows)
 
