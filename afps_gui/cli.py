@@ -246,10 +246,28 @@ def check_output(option: str, path, kind: str) -> None:
         ) from None
 
 
+def check_device(choice: str) -> None:
+    """--device names a device this machine has (auto, cpu, cuda[:N])."""
+    from .core.devices import resolve_device
+
+    try:
+        kind = resolve_device(choice).type
+    except AfpsError as exc:
+        raise AfpsError(f"argument --device: {exc}") from None
+    except (RuntimeError, ValueError, TypeError):
+        raise AfpsError(
+            f"argument --device: must be auto, cpu or cuda[:N], not {_shown(choice)}"
+        ) from None
+    if kind not in ("cpu", "cuda", "mps"):
+        raise AfpsError(f"argument --device: must be auto, cpu or cuda[:N], not {_shown(choice)}")
+
+
 def validate(args) -> None:
     """What the parser cannot check alone, checked before any work starts: every output path
     can be written. Raises AfpsError (exit 2) naming the option."""
     command = getattr(args, "command", None)
+    if getattr(args, "device", None) is not None:
+        check_device(args.device)
     for option, attr, kind in OUTPUTS:
         value = getattr(args, attr, None)
         if not value:

@@ -171,6 +171,15 @@ def test_unwritable_outputs_are_refused_up_front(data, tmp_path, capsys, argv, o
     assert files_under(tmp_path) == {"BLOCK"}
 
 
+@pytest.mark.parametrize("device", ["foo", "cpu:x", "meta"])
+def test_unknown_devices_are_refused_before_reading_the_data(data, tmp_path, capsys, device):
+    argv = ["fit", str(data), *SMALL, "--out", str(tmp_path / "m.pt"), "--device", device]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "afps: error: argument --device: " in captured.err and "fitted" not in captured.out
+    assert files_under(tmp_path) == set()
+
+
 def test_predict_csv_that_is_a_folder_is_refused_even_with_overwrite(
     data, fitted, tmp_path, capsys
 ):
