@@ -670,6 +670,7 @@ def _print_metrics(m: dict) -> None:
 
 def cmd_predict(args) -> int:
     from .core.classifiers import load_classifier_file, needs_looks
+    from .core.csv_cells import escape_cell
     from .core.images import is_image_file, load_image
     from .core.jobs import atomic_write
     from .core.overlay import render_overlay, save_overlay
@@ -721,7 +722,7 @@ def cmd_predict(args) -> int:
     with atomic_write(args.csv) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["image"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: escape_cell(v) for k, v in r.items()} for r in rows)
     n_anom = sum(1 for r in rows if r["anomalous"])
     skipped = [(_relative(p, folder), r) for p, r in skipped]
     _report_skipped(skipped)
@@ -780,13 +781,17 @@ def predict_inputs(folder: Path, is_image_file) -> tuple[list[Path], list[tuple[
 
 
 @contextmanager
-def _open_project(folder):
+def _open_project(folder, *, write: bool = True):
+    """The project, open for a job that changes it (``write``) or only reads it: a project
+    open elsewhere, or in a folder the user may not write, can still be exported and reported."""
     from .core.project import Project
 
     project = Project.open(folder)
-    if project.readonly:
+    if project.readonly and write:
         project.close()
         raise AfpsError(project.readonly_reason or "The project is open elsewhere.")
+    if project.readonly:
+        print(f"afps: {project.readonly_reason or 'opened read-only'}", file=sys.stderr)
     try:
         yield project
     finally:
@@ -838,13 +843,26 @@ def cmd_score(args) -> int:
     with _open_project(args.project) as project, progress_bar("Scoring", args.quiet) as bar:
         res = pipeline.score_project(project, progress=bar)
     print(
-        f"scored {res.n_scored} images in {res.seconds:.1f} s: {res.n_anomalous} anomalous, {res.n_classified} classified"
+        f"scored {res.n_scored} images in {res.seconds:.1f} s: {res.n_anomalous} anomalous, "
+        f"{res.n_classified} classified, {len(res.skipped)} skipped"
+    )
+    _report_skipped(res.skipped)
+    write_json(
+        args.json,
+        {
+            "n_scored": res.n_scored,
+            "n_anomalous": res.n_anomalous,
+            "n_classified": res.n_classified,
+            "n_skipped": len(res.skipped),
+            "skipped": [{"image": r, "reason": why} for r, why in res.skipped],
+            "seconds": res.seconds,
+        },
     )
     return 0
 
 
 def cmd_labels(args) -> int:
-    with _open_project(args.project) as project:
+    with _open_project(args.project, write=args.action != "export") as project:
         store = project.store
         if args.action == "export":
             n = store.export_csv(args.file, overwrite=args.overwrite)
@@ -868,7 +886,7 @@ def cmd_labels(args) -> int:
 def cmd_report(args) -> int:
     from .core.report import write_report
 
-    with _open_project(args.project) as project:
+    with _open_project(args.project, write=False) as project:
         scores = project.cache.scores()
         threshold = _project_threshold(project)
         rows = [

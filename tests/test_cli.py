@@ -205,3 +205,35 @@ def test_errors_are_one_line_and_exit_2(data, args, words, capsys):
     assert main(args + ["--quiet"]) == 2
     err = capsys.readouterr().err
     assert "afps: error:" in err and words in err
+
+
+def test_score_lists_and_counts_the_images_it_skipped(data, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    project = tmp_path / "proj"
+    assert run("project", "new", project, copy, *SMALL) == 0
+    assert run("fit", "--project", project, "--quiet") == 0
+    (copy / "Spot" / "spot_001.png").write_bytes(b"\x89PNG broken")  # broken after the fit
+    out = tmp_path / "score.json"
+    capsys.readouterr()
+    assert run("score", "--project", project, "--quiet", "--json", out) == 0
+    captured = capsys.readouterr()
+    assert "1 skipped" in captured.out and "skipped Spot/spot_001.png:" in captured.err
+    result = json.loads(out.read_text())
+    assert result["n_skipped"] == 1 and result["skipped"][0]["image"] == "Spot/spot_001.png"
+
+
+def test_predict_csv_quotes_cells_a_spreadsheet_would_run(data, tmp_path):
+    import shutil
+
+    padim = tmp_path / "padim.pt"
+    assert run("fit", data, *SMALL, "--out", padim) == 0
+    folder = tmp_path / "new"
+    folder.mkdir()
+    shutil.copy(data / "Spot" / "spot_000.png", folder / "=HYPERLINK(1).png")
+    csv_path = tmp_path / "pred.csv"
+    assert run("predict", folder, "--padim", padim, "--csv", csv_path, "--quiet") == 0
+    (row,) = list(csv.DictReader(csv_path.open()))
+    assert row["image"] == "'=HYPERLINK(1).png"

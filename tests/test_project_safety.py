@@ -210,6 +210,16 @@ def test_cli_writing_command_on_a_read_only_folder_says_why(proj, tmp_path, caps
     assert (proj / "labels.sqlite").read_bytes() == before
 
 
+def test_cli_export_and_report_read_a_read_only_project(proj, tmp_path, capsys, unwritable):
+    out = tmp_path / "o.csv"
+    assert run("labels", "export", out, "--project", proj) == 0
+    assert len(out.read_text().splitlines()) == 1 + 3
+    assert "read-only" in capsys.readouterr().err  # said, not hidden
+    report = tmp_path / "report.csv"
+    assert run("report", "--project", proj, "--csv", report) == 0
+    assert report.is_file()
+
+
 # --------------------------------------------------------------- 3. file permissions
 
 

@@ -424,6 +424,9 @@ def score_project(
     if pending:
         classify_pending()
     n_cls = sum(1 for p in preds if p.model_id == clf_id) if clf is not None else 0
+    # The model names an unreadable image by its path; the project knows it by its key.
+    rel_of = {str(s.path): s.rel for s in samples}
+    skipped = [(rel_of.get(name, name), why) for name, why in skipped]
     project.cache.write_index(padim_id, entries)
     project.store.set_predictions(preds)
     return ScoreResult(len(entries), n_anom, n_cls, time.perf_counter() - t0, skipped)
