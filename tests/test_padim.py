@@ -271,3 +271,22 @@ def test_calibration_learns_edges_and_the_file_keeps_them(fitted, tmp_path):
     assert threshold == fitted.threshold and fitted.edge_scale is not None
     fitted.save(tmp_path / "m.pt")
     assert PadimModel.load(tmp_path / "m.pt", device="cpu").edge_scale == fitted.edge_scale
+
+
+def test_huge_images_shrink_in_uint8_before_the_float_resize():
+    from afps_gui.core import preprocess
+
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (2400, 1800, 3), dtype=np.uint8)
+    shrunk = preprocess._box_shrunk(big, (64, 64))
+    assert shrunk.dtype == np.uint8 and shrunk.shape == (
+        -(-2400 // 18),
+        -(-1800 // 14),
+        3,
+    )  # PIL rounds up
+    assert abs(float(shrunk.mean()) - float(big.mean())) < 1.0  # box averages
+    t, box = preprocess.to_input(big, (64, 64), "fit")
+    assert t.shape == (3, 64, 64) and box.y1 - box.y0 == 64
+    # Less than 8 times the input (a 1500 x 1000 photo at 224): untouched, inputs unchanged.
+    photo = rng.integers(0, 256, (1000, 1500, 3), dtype=np.uint8)
+    assert preprocess._box_shrunk(photo, (224, 224)) is photo
