@@ -95,6 +95,33 @@ def test_auto_lets_the_training_labels_choose_the_classifier(project):
     assert any(p.label in ("Spot", "Scratch") for p in preds.values())
 
 
+def test_training_after_scoring_embeds_only_what_it_must(project, monkeypatch):
+    from afps_gui.core.padim import PadimModel
+
+    pipeline.fit_project(project)
+    pipeline.score_project(project)
+    scores = project.cache.scores()
+    padim = pipeline.load_padim(project)
+    anomalous = {r for r, v in scores.items() if padim.is_anomalous(v)}
+    train, test = project.classifier_split()
+    labelled = {s.rel for s in train + test}
+    embedded = []
+    real_embed = PadimModel.embed
+
+    def counting(self, batch, stride=None):
+        embedded.append(batch.shape[0])
+        return real_embed(self, batch, stride)
+
+    monkeypatch.setattr(PadimModel, "embed", counting)
+    result = pipeline.train_project(project)
+    # The labelled images, then the anomalous images that are not labelled: never all 26 again.
+    assert sum(embedded) == len(labelled) + len(anomalous - labelled) < len(scores)
+    preds = project.store.predictions()
+    clf_id = pipeline.default_model_id(project.classifier_path)
+    assert {r for r, p in preds.items() if p.model_id == clf_id} == anomalous
+    assert result.n_train > 0
+
+
 def test_human_labels_win_in_training_split(project):
     project.store.set_label("Spot/spot_000.png", "Scratch")
     sample = project.dataset.by_rel()["Spot/spot_000.png"]

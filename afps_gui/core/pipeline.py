@@ -432,6 +432,56 @@ def score_project(
     return ScoreResult(len(entries), n_anom, n_cls, time.perf_counter() - t0, skipped)
 
 
+def reclassify_project(
+    project: Project,
+    padim: PadimModel,
+    clf: Classifier,
+    known: dict[str, Example],
+    progress: Progress = no_progress,
+    cancel=None,
+) -> bool:
+    """After training: classify again the images the cached scores call anomalous, reusing the
+    examples training just built and embedding only the others; normal images keep their
+    predictions. False (nothing done) when the cache is not from the current anomaly model: then
+    every image must be scored again (``score_project``)."""
+    index = project.cache.index
+    if not index.get("images") or index.get("model") != default_model_id(project.padim_path):
+        return False
+    samples = project.dataset.by_rel()
+    entries = index["images"]
+    anomalous = [r for r, e in entries.items() if r in samples and padim.is_anomalous(e["score"])]
+    looks = needs_looks(clf)
+    ready = {
+        r: known[r] for r in anomalous if r in known and (known[r].look is not None or not looks)
+    }
+    clf_id = default_model_id(project.classifier_path)
+    preds: list[StoredPrediction] = []
+
+    def classify(pairs: list[tuple[str, Example]]) -> None:
+        for (rel, _), p in zip(pairs, clf.predict([ex for _, ex in pairs])):
+            preds.append(
+                StoredPrediction(rel, p.label, p.confidence, entries[rel]["score"], clf_id)
+            )
+
+    classify(list(ready.items()))
+    todo = [samples[r] for r in anomalous if r not in ready]
+    pending: list[tuple[str, Example]] = []
+    for sample, score in padim.score_items(
+        todo, keep_embeddings=True, progress=progress, cancel=cancel
+    ):
+        try:
+            pending.append((sample.rel, example_of(padim, sample, score, looks=looks)))
+        except AfpsError:
+            continue  # unreadable at full size now: it keeps its previous prediction
+        if len(pending) >= 32:  # one classifier call per 32 images
+            classify(pending)
+            pending.clear()
+    classify(pending)
+    check_cancel(cancel)
+    project.store.set_predictions(preds)
+    return True
+
+
 @dataclass
 class TrainResult:
     metrics: dict
@@ -534,7 +584,9 @@ def train_project(
         extra={"metrics": metrics, "n_train": len(train_ex), "choice": choice},
     )
     old = {k: v.label for k, v in project.store.predictions().items()}
-    score_project(project, progress=_stage(progress, 0.9, 1.0), cancel=cancel)
+    known = {ex.name: ex for ex in train_ex + test_ex}
+    if not reclassify_project(project, padim, clf, known, _stage(progress, 0.9, 1.0), cancel):
+        score_project(project, progress=_stage(progress, 0.9, 1.0), cancel=cancel)
     new = {k: v.label for k, v in project.store.predictions().items()}
     changed = [(k, old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v]
     return TrainResult(
