@@ -47,7 +47,8 @@ BUSY_TIMEOUT_MS = 5000
 MAX_TYPE_NAME = 64
 
 # Kinds recorded in the trail that are not themselves undoable.
-_NOT_UNDOABLE = ("undo", "redo", "migrate")
+# "setup": the types a new project takes from its dataset (undo must not reach into creation).
+_NOT_UNDOABLE = ("undo", "redo", "migrate", "setup")
 _TABLES = {"meta", "types", "labels", "predictions", "changes"}
 
 READ_ONLY_MESSAGE = (
@@ -838,6 +839,32 @@ class LabelStore:
             diff = {"types": {name: [None, [colour, position]]}}
             self._commit(conn, "add_type", None, None, name, diff)
         return DefectType(name, colour, position)
+
+    def adopt_types(self, add: list[str], drop: list[str]) -> None:
+        """Project setup: add the dataset's types and remove unused default ones, recorded in
+        the trail as one "setup" change that undo does not reach (the user did not make it)."""
+        with self._write() as conn:
+            diff: dict = {"types": {}}
+            for name in map(clean_type_name, add):
+                if self._find_type(conn, name) is None:
+                    position = self._next_position(conn)
+                    step = {"types": {name: [None, [self._free_colour(conn, position), position]]}}
+                    self._apply(conn, step, 1)  # one at a time: each takes the next place
+                    diff["types"].update(step["types"])
+            for name in drop:
+                row = self._find_type(conn, name)
+                used = (
+                    row
+                    and conn.execute(
+                        "SELECT count(*) FROM labels WHERE label = ?", (row[0],)
+                    ).fetchone()[0]
+                )
+                if row and not used:
+                    step = {"types": {row[0]: [[row[1], row[2]], None]}}
+                    self._apply(conn, step, 1)
+                    diff["types"].update(step["types"])
+            if diff["types"]:
+                self._record(conn, "setup", None, None, None, diff)
 
     def remove_type(self, name: str) -> None:
         """Remove a type that no human label uses (otherwise merge it into another one)."""

@@ -263,14 +263,11 @@ class Project:
         if not dataset.types or self.readonly:
             return
         existing = {t.lower() for t in self.store.type_names()}
-        for name in dataset.types:
-            if name.lower() not in existing:
-                self.store.add_type(name)
-        used = set(self.store.labels().values())
         wanted = {t.lower() for t in dataset.types}
-        for name in DEFAULT_TYPES:
-            if name.lower() not in wanted and name not in used and name in self.store.type_names():
-                self.store.remove_type(name)
+        self.store.adopt_types(
+            [name for name in dataset.types if name.lower() not in existing],
+            [name for name in DEFAULT_TYPES if name.lower() not in wanted],
+        )
 
     # --- data -------------------------------------------------------------------------------
 
