@@ -90,13 +90,18 @@ def install_reporter(app, window_getter):
 
 
 def open_at_start(window, args) -> None:
-    """--project, --demo, the demo on the very first launch, or the last project."""
+    """--project, --demo, the demo on the very first launch, or the last project.
+
+    The first launch is one with no demo shown yet and no project ever opened: someone who ran
+    the demo script (--demo) or opened a project of their own gets their last project back.
+    """
     prefs = window.prefs
     if args.project:
         window.open_project(os.path.expanduser(args.project))
     elif args.demo:
+        prefs.demo_offered = True
         window.open_demo()
-    elif not prefs.demo_offered:
+    elif not prefs.demo_offered and not prefs.recent_projects:
         prefs.demo_offered = True
         window.open_demo()
     elif prefs.recent_projects:

@@ -24,3 +24,26 @@ def test_undo_does_not_reach_into_project_creation(qtbot, window, boxes, tmp_pat
     assert store.type_names() == ["Blowhole", "Crack"]  # no "Scratch" back, keys unchanged
     # The setup is still in the trail, for the audit.
     assert any(c.kind == "setup" for c in store.history())
+
+
+def test_a_normal_start_reopens_the_users_project_not_the_demo(window, home, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from afps_gui.app import open_at_start
+
+    opened = []
+    demo = str(home / "data" / "demo-project")
+
+    def fake_demo(*args, **kwargs):  # what open_demo leaves behind, without the demo's job
+        opened.append("demo")
+        window.prefs.add_recent(demo)
+
+    monkeypatch.setattr(window, "open_demo", fake_demo)
+    monkeypatch.setattr(window, "open_project", lambda f, **kw: opened.append(str(f)))
+    open_at_start(window, SimpleNamespace(project=None, demo=True))  # the demo script, once
+    mine = str((tmp_path / "mine").resolve())
+    window.prefs.add_recent(mine)  # then the user opened a project of their own
+    opened.clear()
+    open_at_start(window, SimpleNamespace(project=None, demo=False))  # a plain start
+    assert opened == [mine]
+    assert window.prefs.recent_projects[0] == mine
