@@ -47,3 +47,29 @@ def test_a_normal_start_reopens_the_users_project_not_the_demo(window, home, tmp
     open_at_start(window, SimpleNamespace(project=None, demo=False))  # a plain start
     assert opened == [mine]
     assert window.prefs.recent_projects[0] == mine
+
+
+def test_results_belong_to_their_project_and_survive_a_restart(qtbot, window, boxes, tmp_path):
+    from test_gui_support import make_project, trigger
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=8, n_per_type=4, size=(48, 48))
+    first = make_project(window, data, tmp_path / "a")
+    window.training.classifier_form.epochs.setValue(2)
+    assert trigger(qtbot, window, "fit") == "ok"
+    assert trigger(qtbot, window, "train") == "ok"
+    results = window.training.results
+    accuracy = results.metrics.item(0, 0).text()
+    assert accuracy.endswith("%") and results.confusion.rowCount() == 2
+
+    # Another project: none of the first one's figures stay on screen.
+    make_project(window, data, tmp_path / "b")
+    assert results.metrics.rowCount() == 0 and results.confusion.rowCount() == 0
+    assert "No classifier trained yet" in results.choice.text()
+    assert "No anomaly model yet" in window.training.fit_summary.text()
+
+    # Back to the first (as after a restart): its model files say what they were.
+    assert window.open_project(first.folder)
+    assert results.metrics.item(0, 0).text() == accuracy
+    assert results.confusion.rowCount() == 2
+    assert "Fitted on" in window.training.fit_summary.text()
+    assert not boxes.boxes, boxes.texts()

@@ -351,6 +351,33 @@ def load_padim(project: Project) -> PadimModel:
     return PadimModel.load(project.padim_path, device=project.settings.device)
 
 
+def saved_models_summary(project: Project) -> dict:
+    """What the project's model files say about themselves (their settings only, read in
+    milliseconds): the anomaly model's images and threshold, the classifier's held-out metrics
+    and how it was chosen. A panel shows these after a restart, not only after a job."""
+    from .classifier import FORMAT_VERSION as CLF_VERSION
+    from .classifier import KIND as CLF_KIND
+    from .modelfile import load_model_settings
+    from .pooled_classifier import POOLED_FORMAT_VERSION
+
+    out: dict = {"padim": None, "classifier": None}
+    if project.padim_path.is_file():
+        try:
+            s = PadimModel.load_summary(project.padim_path)
+            out["padim"] = {"n_train": s.n_train, "threshold": s.threshold}
+        except AfpsError:
+            pass
+    if project.classifier_path.is_file():
+        try:
+            s = load_model_settings(
+                project.classifier_path, CLF_KIND, max(CLF_VERSION, POOLED_FORMAT_VERSION)
+            )
+            out["classifier"] = {"extra": s.get("extra") or {}, "config": s.get("config") or {}}
+        except AfpsError:
+            pass
+    return out
+
+
 def load_classifier(project: Project) -> Optional[Classifier]:
     if not project.classifier_path.is_file():
         return None

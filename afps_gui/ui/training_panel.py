@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import AfpsError
+from ..core.pipeline import saved_models_summary
 from ..core.taxonomy import NORMAL
 from .sweep_panel import SweepPanel
 from .training_forms import ClassifierForm, PadimForm
@@ -169,9 +170,12 @@ class TrainingPanel(QWidget):
         self.load_settings()
         self.curves.clear()
         self.sweep.set_base(project.settings.classifier)
+        saved = saved_models_summary(project)
+        padim = saved["padim"]
         self.fit_summary.setText(
-            "An anomaly model is fitted; fit again after changing the settings."
-            if project.padim_path.is_file()
+            f"<b>Fitted on {padim['n_train']} normal images.</b><br>Threshold: "
+            f"{padim['threshold']:.2f}. Fit again after changing the settings."
+            if padim and padim["threshold"] is not None
             else "No anomaly model yet: choose the settings (or <i>Tune</i>) and press Fit PaDiM."
             + (
                 " The settings are tuned on the project's images before the first fit."
@@ -180,6 +184,10 @@ class TrainingPanel(QWidget):
             )
         )
         self.show_tuning(project.settings.tuning)
+        if saved["classifier"]:
+            self.results.show_saved(saved["classifier"])
+        else:
+            self.results.clear()
 
     def load_settings(self) -> None:
         """Fill the forms from the project's saved settings."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
@@ -101,6 +102,31 @@ class TrainingResults(QWidget):
         self.summary = QLabel()
         self.summary.setObjectName("hint")
         self.summary.setWordWrap(True)
+
+    def clear(self) -> None:
+        """Nothing trained in this project yet: no other project's figures stay on screen."""
+        self.metrics.setRowCount(0)
+        self.confusion.setRowCount(0)
+        self.confusion.setColumnCount(0)
+        self.choice.setText("No classifier trained yet.")
+
+    def show_saved(self, saved: dict) -> None:
+        """The figures the classifier file keeps about itself (after a restart)."""
+        extra, config = saved.get("extra") or {}, saved.get("config") or {}
+        metrics = extra.get("metrics") or {}
+        n_test = sum(map(sum, metrics.get("confusion") or [])) or None
+        self.show_result(
+            SimpleNamespace(
+                metrics=metrics,
+                previous_metrics=None,
+                flops=None,
+                n_train=extra.get("n_train"),
+                n_test=n_test,
+                seconds=None,
+                choice=extra.get("choice"),
+                config=config,
+            )
+        )
 
     def show_result(self, result) -> None:
         m, prev = result.metrics or {}, result.previous_metrics or {}
