@@ -73,3 +73,32 @@ def test_results_belong_to_their_project_and_survive_a_restart(qtbot, window, bo
     assert results.confusion.rowCount() == 2
     assert "Fitted on" in window.training.fit_summary.text()
     assert not boxes.boxes, boxes.texts()
+
+
+def test_progress_names_each_phase_and_runs_once_from_start_to_end(qtbot, window, tmp_path):
+    from test_gui_support import make_project, trigger
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=8, n_per_type=4, size=(48, 48))
+    make_project(window, data, tmp_path / "p")
+    window.training.classifier_form.epochs.setValue(2)
+    assert trigger(qtbot, window, "fit") == "ok"
+    assert trigger(qtbot, window, "score") == "ok"
+    reports = []
+    window.runner.progress.connect(lambda d, t, m: reports.append((d, t, m)))
+    assert trigger(qtbot, window, "train") == "ok"
+    messages = [m for _, _, m in reports]
+    assert any(m.startswith("Embedding training images: ") for m in messages)
+    assert any(m.startswith("Classifying anomalous images") for m in messages)
+    assert not any(m.startswith("Scoring") for m in messages)  # nothing re-scored
+    assert {t for _, t, _ in reports} == {1000}  # one bar for the whole job
+    fractions = [d for d, _, _ in reports]
+    assert fractions == sorted(fractions)  # it never starts again
+
+
+def test_time_left_reads_like_a_person_would_say_it():
+    from afps_gui.ui.status import time_left
+
+    assert time_left(2, 10, 100) == ""  # too early to tell
+    assert time_left(30, 1, 100) == ""  # too little done to tell
+    assert time_left(30, 50, 100) == "30 s left"
+    assert time_left(60, 20, 100) == "about 4 min left"

@@ -29,11 +29,22 @@ from .taxonomy import NORMAL
 from .tuning import MAX_TUNE_VAL, TuneData, TuneResult, settings_of, tune_detection
 
 
-def _stage(progress: Progress, lo: float, hi: float) -> Progress:
-    """A progress callback that maps a sub-job's 0..total onto lo..hi of 1000 steps."""
+def _count_of(message: str) -> str:
+    """ "Scoring 95/235 images" -> "95/235 images": the count without the backbone's verb."""
+    words = message.split()
+    first = next((i for i, w in enumerate(words) if any(c.isdigit() for c in w)), 0)
+    return " ".join(words[first:])
+
+
+def _stage(progress: Progress, lo: float, hi: float, phase: str = "") -> Progress:
+    """A progress callback that maps a sub-job's 0..total onto lo..hi of 1000 steps, so that a
+    job's bar runs once from start to end; ``phase`` names the step in its messages (the
+    backbone's "Scoring 95/235" means different work in different steps)."""
 
     def report(done: int, total: int, message: str = "") -> None:
         frac = done / total if total else 1.0
+        if phase:
+            message = f"{phase}: {_count_of(message)}" if message else phase
         progress(int(1000 * (lo + (hi - lo) * frac)), 1000, message)
 
     return report
@@ -328,10 +339,15 @@ def fit_project(
     padim = PadimModel(s.padim, device=s.device)
     t0 = time.perf_counter()
     progress = _stage(progress, lo, 1.0)
-    report = padim.fit(split.fit, progress=_stage(progress, 0, 0.85), cancel=cancel)
+    report = padim.fit(split.fit, progress=_stage(progress, 0, 0.85, "Fitting"), cancel=cancel)
     train_defects, _ = project.classifier_split()
     check_cancel(cancel)
-    padim.calibrate_on(split.val, train_defects, progress=_stage(progress, 0.85, 1), cancel=cancel)
+    padim.calibrate_on(
+        split.val,
+        train_defects,
+        progress=_stage(progress, 0.85, 1, "Setting the threshold"),
+        cancel=cancel,
+    )
     check_cancel(cancel)
     padim.save(project.padim_path)
     project.cache.clear()
@@ -581,10 +597,20 @@ def train_project(
     t0 = time.perf_counter()
     looks = config.strategy in (AUTO, "region")
     train_ex, _ = build_examples(
-        padim, train, classes, progress=_stage(progress, 0, 0.2), cancel=cancel, looks=looks
+        padim,
+        train,
+        classes,
+        progress=_stage(progress, 0, 0.2, "Embedding training images"),
+        cancel=cancel,
+        looks=looks,
     )
     test_ex, _ = build_examples(
-        padim, test, classes, progress=_stage(progress, 0.2, 0.3), cancel=cancel, looks=looks
+        padim,
+        test,
+        classes,
+        progress=_stage(progress, 0.2, 0.3, "Embedding test images"),
+        cancel=cancel,
+        looks=looks,
     )
     if not train_ex:
         raise AfpsError("None of the labelled training images could be read: see the log.")
@@ -612,8 +638,9 @@ def train_project(
     )
     old = {k: v.label for k, v in project.store.predictions().items()}
     known = {ex.name: ex for ex in train_ex + test_ex}
-    if not reclassify_project(project, padim, clf, known, _stage(progress, 0.9, 1.0), cancel):
-        score_project(project, progress=_stage(progress, 0.9, 1.0), cancel=cancel)
+    last = _stage(progress, 0.9, 1.0, "Classifying anomalous images")
+    if not reclassify_project(project, padim, clf, known, last, cancel):
+        score_project(project, progress=_stage(progress, 0.9, 1.0, "Scoring"), cancel=cancel)
     new = {k: v.label for k, v in project.store.predictions().items()}
     changed = [(k, old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v]
     return TrainResult(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton
 
@@ -54,6 +56,7 @@ class StatusBar(QStatusBar):
         self.readonly_label.setVisible(bool(reason))
 
     def job_started(self, name: str) -> None:
+        self._started = time.monotonic()
         self.job_label.setText(name)
         self.progress.setRange(0, 0)  # busy until the first report
         self.progress.setVisible(True)
@@ -65,7 +68,10 @@ class StatusBar(QStatusBar):
         if self.progress.maximum() != max(1, total):
             self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(done, total))
-        text = message if len(message) < 40 else message[:39] + "…"
+        eta = time_left(time.monotonic() - getattr(self, "_started", time.monotonic()), done, total)
+        room = 40 - len(eta)
+        text = message if len(message) < room else message[: room - 1] + "…"
+        text = f"{text} · {eta}" if eta else text
         if message and text != self.progress.format():
             self.progress.setFormat(text)
             self.progress.setToolTip(message)
@@ -80,6 +86,17 @@ class StatusBar(QStatusBar):
         words = {"ok": "done", "failed": "failed", "cancelled": "cancelled"}
         self.job_label.setText(f"{name}: {words.get(outcome, outcome)}")
         self.showMessage(f"{name}: {words.get(outcome, outcome)}", 8000)
+
+
+def time_left(elapsed: float, done: int, total: int) -> str:
+    """ "about 3 min left" from the share done so far; nothing until the estimate means
+    something (5 s in and 2 % done)."""
+    if total <= 0 or done <= 0 or elapsed < 5 or done / total < 0.02:
+        return ""
+    left = elapsed * (total - done) / done
+    if left < 60:
+        return f"{max(5, round(left / 5) * 5):.0f} s left"
+    return f"about {round(left / 60):.0f} min left"
 
 
 def banner_text(reason: str) -> str:
