@@ -102,3 +102,22 @@ def test_time_left_reads_like_a_person_would_say_it():
     assert time_left(30, 1, 100) == ""  # too little done to tell
     assert time_left(30, 50, 100) == "30 s left"
     assert time_left(60, 20, 100) == "about 4 min left"
+
+
+def test_colour_bar_and_status_texts_do_not_outlive_their_project(qtbot, window, tmp_path):
+    from test_gui_support import make_project, trigger
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=8, n_per_type=4, size=(48, 48))
+    make_project(window, data, tmp_path / "a")
+    assert trigger(qtbot, window, "fit") == "ok"
+    assert trigger(qtbot, window, "score") == "ok"
+    window.docks["heatmap"].raise_()
+    top = window.browser.visible_rels()[0]
+    window.browser.select(top)
+    heat = window.heatmap
+    qtbot.waitUntil(lambda: heat.view is not None and heat.view.rel == top, timeout=30_000)
+    assert tuple(heat.colorbar.levels()) != (0, 1)
+    assert "done" in window.status.job_label.text()
+    make_project(window, data, tmp_path / "b")
+    assert tuple(heat.colorbar.levels()) == (0, 1)
+    assert window.status.job_label.text() == "" and window.status.currentMessage() == ""

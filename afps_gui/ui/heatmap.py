@@ -363,4 +363,5 @@ class HeatmapViewer(QWidget):
         self.score_label.setText("")
         self.decision_label.setText("")
         self.hover_label.setText("")
+        self.colorbar.setLevels((0, 1))  # no other project's (or image's) range stays on the bar
         self._update_threshold()

@@ -211,6 +211,8 @@ class MainWindow(QMainWindow):
                 self.tasks.forget(key)
             self.tasks.wait(10000)  # a task still reading the old project must end first
             self.project.close()
+        if project is not self.project:
+            self.status.forget_job()
         self.project = project
         self.models = ModelCache(project) if project else None
         if project is not None and self.device_override:

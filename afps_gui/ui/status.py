@@ -76,6 +76,12 @@ class StatusBar(QStatusBar):
             self.progress.setFormat(text)
             self.progress.setToolTip(message)
 
+    def forget_job(self) -> None:
+        """Another project: what the last job did ("Training the classifier: done") was about
+        the one before."""
+        self.job_label.setText("")
+        self.clearMessage()
+
     def job_cancelling(self) -> None:
         self.job_label.setText(f"{self.job_label.text()}: cancelling…")
         self.cancel_button.setEnabled(False)
