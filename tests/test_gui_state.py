@@ -70,6 +70,7 @@ def test_results_belong_to_their_project_and_survive_a_restart(qtbot, window, bo
     # Back to the first (as after a restart): its model files say what they were.
     assert window.open_project(first.folder)
     assert results.metrics.item(0, 0).text() == accuracy
+    assert len(window.training.curves.epochs) == 2  # the curves come back too
     assert results.confusion.rowCount() == 2
     assert "Fitted on" in window.training.fit_summary.text()
     assert not boxes.boxes, boxes.texts()

@@ -634,7 +634,12 @@ def train_project(
     check_cancel(cancel)
     clf.save(
         project.classifier_path,
-        extra={"metrics": metrics, "n_train": len(train_ex), "choice": choice},
+        extra={
+            "metrics": metrics,
+            "n_train": len(train_ex),
+            "choice": choice,
+            "history": [asdict(e) for e in history.epochs],  # the curves, after a restart too
+        },
     )
     old = {k: v.label for k, v in project.store.predictions().items()}
     known = {ex.name: ex for ex in train_ex + test_ex}

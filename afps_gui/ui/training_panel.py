@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.classifier import EpochStats
 from ..core.errors import AfpsError
 from ..core.pipeline import saved_models_summary
 from ..core.taxonomy import NORMAL
@@ -186,6 +187,11 @@ class TrainingPanel(QWidget):
         self.show_tuning(project.settings.tuning)
         if saved["classifier"]:
             self.results.show_saved(saved["classifier"])
+            for epoch in saved["classifier"]["extra"].get("history") or []:
+                try:
+                    self.curves.add(EpochStats(**epoch))
+                except TypeError:  # a file from another version: no curves, nothing worse
+                    break
         else:
             self.results.clear()
 
