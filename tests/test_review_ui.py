@@ -428,3 +428,13 @@ def test_panel_keys_win_over_window_shortcuts_when_it_has_focus(qtbot, project):
     assert project.store.label(rows[0]) == "Spot" and w.current == rows[1]
     key(w.queue_view, Qt.Key_Z, Qt.ControlModifier)
     assert project.store.label(rows[0]) is None and hits == []
+
+
+def test_a_normal_prediction_is_not_called_100_percent_sure(panel, project):
+    normal = next(r for r in panel.rows() if panel.item(r).predicted == "normal")
+    panel.select(normal)
+    text = panel.info_pred.text()
+    assert text.startswith("normal") and "below the threshold" in text and "sure" not in text
+    typed = next(r for r in panel.rows() if panel.item(r).predicted == "Spot")
+    panel.select(typed)
+    assert panel.info_pred.text().endswith("% sure)")

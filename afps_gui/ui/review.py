@@ -412,6 +412,15 @@ def _short_reason(item: rq.QueueItem) -> str:
 # --------------------------------------------------------------------------- the panel
 
 
+def prediction_text(predicted: str, confidence) -> str:
+    """A defect type with the classifier's confidence; "normal" says only that the score is
+    below the threshold: that is a distance from normal, not a probability, and "100 % sure"
+    overstated it."""
+    if predicted == NORMAL:
+        return "normal (its score is below the threshold)"
+    return predicted if confidence is None else f"{predicted}  ({confidence:.0%} sure)"
+
+
 class ReviewPanel(QWidget):
     """Review and relabel the project's images, one key per decision."""
 
@@ -1120,8 +1129,7 @@ class ReviewPanel(QWidget):
         if item.predicted is None:
             self.info_pred.setText("none yet (score the images to get predictions)")
         else:
-            conf = "" if item.confidence is None else f"  ({item.confidence:.0%} sure)"
-            self.info_pred.setText(f"{item.predicted}{conf}")
+            self.info_pred.setText(prediction_text(item.predicted, item.confidence))
         self.info_score.setText("not scored" if item.score is None else f"{item.score:.4g}")
         self.info_why.setText(item.describe())
         self._show_thumb(rel)
