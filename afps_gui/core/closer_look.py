@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from .preprocess import Box, to_input
+from .selection import top_cells
 
 WINDOW_INPUT = 224  # side of the window as the backbone sees it (a 56 x 56 grid at stride 4)
 CONTEXT = 2.0  # window side / the region's longer side
@@ -71,12 +72,7 @@ class CloseLook:
 
     def top_cells(self, n: int) -> np.ndarray:
         """(n, 2) window grid cells with the highest detection scores (what the heads pool)."""
-        ranking = (
-            self.patch_map if self.valid is None else np.where(self.valid, self.patch_map, -np.inf)
-        )
-        n = min(n, int(np.isfinite(ranking).sum()))
-        flat = np.argsort(-ranking, axis=None, kind="stable")[:n]
-        return np.stack(np.unravel_index(flat, ranking.shape), axis=1).astype(int)
+        return top_cells(self.patch_map, n, self.valid)
 
 
 def find_regions(amap: np.ndarray, threshold: Optional[float] = None) -> tuple[np.ndarray, list]:
@@ -89,8 +85,9 @@ def find_regions(amap: np.ndarray, threshold: Optional[float] = None) -> tuple[n
     """
     peak = float(amap.max())
     half = float(np.median(amap)) + 0.5 * (peak - float(np.median(amap)))
-    level = half if threshold is None or not np.isfinite(threshold) else max(half, threshold)
-    level = min(level, half) if level >= peak else level
+    level = half
+    if threshold is not None and half < threshold < peak:
+        level = threshold  # a threshold at or above the peak would leave no region
     labels, n = ndimage.label(amap >= level)
     if n == 0:  # a flat map: the whole image is one region
         return np.ones(amap.shape, dtype=np.int32), [(1, peak)]

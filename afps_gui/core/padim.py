@@ -140,7 +140,10 @@ def _load(item, size: Optional[tuple[int, int]] = None) -> np.ndarray:
 
 
 def _name(item) -> str:
-    return os.fspath(getattr(item, "path", item)) if not isinstance(item, np.ndarray) else "<array>"
+    """How a skipped item is named: a dataset Sample by its key in the dataset, a path as is."""
+    if isinstance(item, np.ndarray):
+        return "<array>"
+    return getattr(item, "rel", None) or os.fspath(getattr(item, "path", item))
 
 
 @contextlib.contextmanager

@@ -409,6 +409,26 @@ class ScoreResult:
     skipped: list[tuple[str, str]]
 
 
+class _Classifying:
+    """Anomalous images waiting for the classifier: one call per 32 images, far cheaper than
+    one per image. Each answer becomes a stored prediction."""
+
+    def __init__(self, clf: Classifier, clf_id: str, preds: list[StoredPrediction]):
+        self.clf, self.clf_id, self.preds = clf, clf_id, preds
+        self.pending: list[tuple[str, float, Example]] = []
+
+    def add(self, rel: str, score: float, example: Example) -> None:
+        self.pending.append((rel, score, example))
+        if len(self.pending) >= 32:
+            self.flush()
+
+    def flush(self) -> None:
+        found = self.clf.predict([ex for _, _, ex in self.pending]) if self.pending else []
+        for (rel, score, _), p in zip(self.pending, found):
+            self.preds.append(StoredPrediction(rel, p.label, p.confidence, score, self.clf_id))
+        self.pending.clear()
+
+
 def score_project(
     project: Project,
     *,
@@ -432,15 +452,8 @@ def score_project(
     preds: list[StoredPrediction] = []
     skipped: list[tuple[str, str]] = []
     n_anom = 0
-    pending: list[tuple[str, float, Example]] = []  # anomalous images waiting to be classified
+    classifying = _Classifying(clf, clf_id, preds) if clf is not None else None
     looks = needs_looks(clf)
-
-    def classify_pending() -> None:
-        # One classifier call per 32 images: far cheaper than one per image.
-        found = clf.predict([ex for _, _, ex in pending])
-        for (rel, value, _), p in zip(pending, found):
-            preds.append(StoredPrediction(rel, p.label, p.confidence, value, clf_id))
-        pending.clear()
 
     for sample, score in padim.score_items(
         samples, keep_embeddings=clf is not None, progress=progress, cancel=cancel, skipped=skipped
@@ -453,23 +466,17 @@ def score_project(
             preds.append(StoredPrediction(sample.rel, NORMAL, 1.0 - norm, score.score, padim_id))
             continue
         n_anom += 1
-        if clf is not None:
+        if classifying is not None:
             try:
-                pending.append(
-                    (sample.rel, score.score, example_of(padim, sample, score, looks=looks))
+                classifying.add(
+                    sample.rel, score.score, example_of(padim, sample, score, looks=looks)
                 )
             except AfpsError as exc:
                 skipped.append((sample.rel, str(exc)))
-                continue
-            if len(pending) >= 32:
-                classify_pending()
     check_cancel(cancel)
-    if pending:
-        classify_pending()
+    if classifying is not None:
+        classifying.flush()
     n_cls = sum(1 for p in preds if p.model_id == clf_id) if clf is not None else 0
-    # The model names an unreadable image by its path; the project knows it by its key.
-    rel_of = {str(s.path): s.rel for s in samples}
-    skipped = [(rel_of.get(name, name), why) for name, why in skipped]
     project.cache.write_index(padim_id, entries)
     project.store.set_predictions(preds)
     return ScoreResult(len(entries), n_anom, n_cls, time.perf_counter() - t0, skipped)
@@ -497,29 +504,20 @@ def reclassify_project(
     ready = {
         r: known[r] for r in anomalous if r in known and (known[r].look is not None or not looks)
     }
-    clf_id = default_model_id(project.classifier_path)
     preds: list[StoredPrediction] = []
-
-    def classify(pairs: list[tuple[str, Example]]) -> None:
-        for (rel, _), p in zip(pairs, clf.predict([ex for _, ex in pairs])):
-            preds.append(
-                StoredPrediction(rel, p.label, p.confidence, entries[rel]["score"], clf_id)
-            )
-
-    classify(list(ready.items()))
+    classifying = _Classifying(clf, default_model_id(project.classifier_path), preds)
+    for rel, example in ready.items():
+        classifying.add(rel, entries[rel]["score"], example)
     todo = [samples[r] for r in anomalous if r not in ready]
-    pending: list[tuple[str, Example]] = []
     for sample, score in padim.score_items(
         todo, keep_embeddings=True, progress=progress, cancel=cancel
     ):
         try:
-            pending.append((sample.rel, example_of(padim, sample, score, looks=looks)))
+            example = example_of(padim, sample, score, looks=looks)
         except AfpsError:
             continue  # unreadable at full size now: it keeps its previous prediction
-        if len(pending) >= 32:  # one classifier call per 32 images
-            classify(pending)
-            pending.clear()
-    classify(pending)
+        classifying.add(sample.rel, entries[sample.rel]["score"], example)
+    classifying.flush()
     check_cancel(cancel)
     project.store.set_predictions(preds)
     return True

@@ -36,23 +36,17 @@ from .closer_look import SHAPE_FEATURES
 from .errors import AfpsError, ModelFileError
 from .jobs import Progress, check_cancel, no_progress
 from .modelfile import save_model
+from .selection import top_flat
 
 POOLED_STRATEGIES = ("pooled", "region")
 POOLED_FORMAT_VERSION = 2
-
-
-def _top_indices(patch_map: np.ndarray, valid: Optional[np.ndarray], n: int) -> np.ndarray:
-    """Flat indices of the n highest-scoring valid patches (the same order as CloseLook's)."""
-    ranking = patch_map if valid is None else np.where(valid, patch_map, -np.inf)
-    n = min(n, int(np.isfinite(ranking).sum()))
-    return np.argsort(-ranking, axis=None, kind="stable")[:n]
 
 
 def summary(embeddings, patch_map, valid, n: int) -> tuple[np.ndarray, np.ndarray]:
     """[mean of the top-n patches, their max, mean of every valid patch], and the top-n flat
     indices."""
     flat = np.asarray(embeddings, dtype=np.float32).reshape(-1, embeddings.shape[-1])
-    top = _top_indices(patch_map, valid, n)
+    top = top_flat(patch_map, n, valid)
     every = flat if valid is None else flat[valid.ravel()]
     chosen = flat[top]
     return np.concatenate([chosen.mean(0), chosen.max(0), every.mean(0)]), top
@@ -139,14 +133,10 @@ class PooledClassifier:
             self.coef[int(k)] = row
             self.intercept[int(k)] = b
         history = TrainHistory()
-        fitted = self.predict(train)
-        train_acc = float(np.mean([p.index == ex.label for p, ex in zip(fitted, train)]))
+        probs = self._probabilities(X)  # the features already made, not made again
+        train_acc = float(np.mean(probs.argmax(1) == labels))
         # One "epoch": the training cross-entropy of the fitted head, for the loss curve.
-        loss = float(
-            -np.mean(
-                [np.log(max(p.probabilities[ex.label], 1e-12)) for p, ex in zip(fitted, train)]
-            )
-        )
+        loss = float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))))
         stats = EpochStats(1, 1, loss, train_acc)
         if val:
             stats.val_accuracy = float(
@@ -164,17 +154,18 @@ class PooledClassifier:
         if not examples:
             return []
         X, positions = self._features(examples)
-        z = (X - self.mean) / self.scale
-        logits = z @ self.coef.T + self.intercept
-        logits -= logits.max(1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(1, keepdims=True)
         out = []
-        for i, p in enumerate(probs):
+        for i, p in enumerate(self._probabilities(X)):
             k = int(p.argmax())
             att = self._contributions(examples[i], positions[i], k)
             out.append(Prediction(self.classes[k], k, float(p[k]), p.tolist(), positions[i], att))
         return out
+
+    def _probabilities(self, X: np.ndarray) -> np.ndarray:
+        logits = ((X - self.mean) / self.scale) @ self.coef.T + self.intercept
+        logits -= logits.max(1, keepdims=True)
+        probs = np.exp(logits)
+        return probs / probs.sum(1, keepdims=True)
 
     def _contributions(self, ex: Example, positions: np.ndarray, k: int) -> np.ndarray:
         """How much each pooled patch pushed the answer towards class k through the mean

@@ -53,9 +53,22 @@ def _random(shape: tuple[int, int], n: int, rng: np.random.Generator) -> np.ndar
     return np.stack(np.unravel_index(flat, shape), axis=1).astype(int)
 
 
-def _top(score_map: np.ndarray, n: int) -> np.ndarray:
-    flat = np.argsort(-score_map, axis=None, kind="stable")[:n]
+def top_flat(score_map: np.ndarray, n: int, valid: Optional[np.ndarray] = None) -> np.ndarray:
+    """Flat indices of the n highest-scoring patches (valid ones only; fewer when fewer are
+    valid), highest first, ties in grid order."""
+    ranking = score_map if valid is None else np.where(valid, score_map, -np.inf)
+    n = min(n, int(np.isfinite(ranking).sum()))
+    return np.argsort(-ranking, axis=None, kind="stable")[:n]
+
+
+def top_cells(score_map: np.ndarray, n: int, valid: Optional[np.ndarray] = None) -> np.ndarray:
+    """(n, 2) (row, col) of the n highest-scoring patches (see ``top_flat``)."""
+    flat = top_flat(score_map, n, valid)
     return np.stack(np.unravel_index(flat, score_map.shape), axis=1).astype(int)
+
+
+def _top(score_map: np.ndarray, n: int) -> np.ndarray:
+    return top_cells(score_map, n)
 
 
 def select_patches(

@@ -144,23 +144,26 @@ def classify_image(project, models, rel: str) -> Optional[ClassifierView]:
         return None
     padim = models.padim()
     sample = project.dataset.by_rel()[rel]
-    score = padim.score_image(sample.path, keep_embeddings=True)
-    ex = pipeline.example_of(padim, sample, score, looks=needs_looks(clf))
+    looks = needs_looks(clf)
+    # A close look needs the original at full size: decode it once for scoring and the window.
+    item = load_image(sample.path) if looks else sample.path
+    score = padim.score_image(item, keep_embeddings=True)
+    ex = pipeline.example_of(padim, item, score, looks=looks)
     pred = clf.predict([ex])[0]
     c = clf.config
     out = ClassifierView(rel, pred, list(clf.classes), c.n, c.strategy, c.sd)
     if ex.look is not None:
-        out.look, out.window = _window_view(rel, sample, ex.look), ex.look.window
+        out.look, out.window = _window_view(rel, item, ex.look), ex.look.window
         out.look_cells = ex.look.top_cells(c.n)
     return out
 
 
-def _window_view(rel: str, sample, look) -> ImageView:
+def _window_view(rel: str, image: np.ndarray, look) -> ImageView:
     """The window the classifier looked at, cut from the original image, with its grid."""
     from ..core.closer_look import WINDOW_INPUT
 
     y0, y1, x0, x1 = look.window
-    crop = np.ascontiguousarray(load_image(sample.path)[y0:y1, x0:x1])
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     geometry = GridGeometry(
         crop.shape[:2], (WINDOW_INPUT, WINDOW_INPUT), look.input_box, look.patch_map.shape
     )
