@@ -279,6 +279,8 @@ def validate(args) -> None:
         check_output("FILE", args.file, "file")
     if command in ("demo",) or getattr(args, "project_command", None) == "new":
         check_output("FOLDER", args.folder, "folder")
+    if command == "watch":
+        check_watch(args)
 
 
 def peak_rss_mib() -> Optional[float]:
@@ -950,6 +952,94 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# --- watch: inspect the line -----------------------------------------------------------------
+
+
+def check_watch(args) -> None:
+    """The project, the watched folder and the outputs, checked before the models load."""
+    from .core.project import SETTINGS_NAME
+
+    if not (Path(args.project) / SETTINGS_NAME).is_file():
+        raise AfpsError(
+            f"{args.project} is not an AFPS Inspector project: give the project folder first, "
+            "then the folder to watch (afps watch PROJECT FOLDER)."
+        )
+    if not Path(args.folder).is_dir():
+        raise AfpsError(f"{args.folder} is not a folder: give the folder the camera writes into.")
+    if args.jsonl:
+        check_output("--jsonl", args.jsonl, "file")
+    if args.move_to:
+        check_output("--move-to", args.move_to, "folder")
+    elif args.copy:
+        raise AfpsError("argument --copy: needs --move-to DIR (where the copies go).")
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event):
+    """Ctrl+C (or SIGTERM) sets ``stop``: the watcher finishes the batch in hand and returns.
+    A second Ctrl+C interrupts at once (still safe: every result is one transaction)."""
+    import signal
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    wanted = [signal.SIGINT, getattr(signal, "SIGTERM", None)]
+    old = {sig: signal.signal(sig, handler) for sig in wanted if sig is not None}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def print_inspection(item: dict) -> None:
+    """One line per part on stdout: verdict, score, type and confidence, file."""
+    if item["error"]:
+        print(f"ERR {item['file']}: {item['error']}", flush=True)
+        return
+    kind = ""
+    if item["verdict"] == "NG":
+        conf = item["confidence"]
+        kind = f" {item['type'] or 'untyped'}" + (f" {conf:.0%}" if conf is not None else "")
+    print(f"{item['verdict']}  {item['score']:.4g}{kind}  {item['file']}", flush=True)
+
+
+def cmd_watch(args) -> int:
+    from .core.line_inspection import WatchOptions, run_watch
+
+    stop = threading.Event()
+    options = WatchOptions(
+        folder=args.folder,
+        recursive=args.recursive,
+        once=args.once,
+        move_to=args.move_to,
+        copy=args.copy,
+        jsonl=args.jsonl,
+        poll_s=args.poll,
+        settle_s=args.settle,
+    )
+    with stop_on_signals(stop), _open_project(args.project) as project:
+        if not args.quiet:
+            print(
+                f"watching {args.folder}{' once' if args.once else ''}; Ctrl+C stops",
+                file=sys.stderr,
+            )
+        res = run_watch(
+            project,
+            options,
+            post=(lambda item: None) if args.quiet else print_inspection,
+            cancel=stop,
+        )
+    print(
+        f"inspected {res.inspected} images in {res.seconds:.1f} s: {res.ok} OK, {res.ng} NG, "
+        f"{res.errors} unreadable" + ("; stopped" if res.stopped else ""),
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED if res.stopped else 0
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -1194,7 +1284,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-type", type=int_in(0, 100_000), default=20)
     p.add_argument("--seed", type=seed_int, default=0)
     p.set_defaults(func=cmd_demo)
+
+    _watch_parser(sub)
     return ap
+
+
+def _watch_parser(sub) -> None:
+    from .core.line_sources import POLL_S, SETTLE_S
+
+    p = sub.add_parser(
+        "watch", help="inspect the images a camera writes into a folder, as they arrive"
+    )
+    p.add_argument("project", help="a project folder with a fitted anomaly model")
+    p.add_argument("folder", help="the folder the camera writes into")
+    p.add_argument(
+        "--jsonl", help="append one JSON object per inspected image to this file (each once)"
+    )
+    p.add_argument("--move-to", help="move inspected images into OK/ and NG/<type>/ here")
+    p.add_argument("--copy", action="store_true", help="with --move-to: copy, do not move")
+    p.add_argument("--once", action="store_true", help="inspect what is there now, then exit")
+    p.add_argument("--recursive", action="store_true", help="also watch sub-folders")
+    p.add_argument(
+        "--poll",
+        type=float_in(0.01, 60),
+        default=POLL_S,
+        help=f"seconds between looks at the folder (default {POLL_S})",
+    )
+    p.add_argument(
+        "--settle",
+        type=float_in(0, 3600),
+        default=SETTLE_S,
+        help="seconds a complete-looking file that will not decode is waited for before it is "
+        f"recorded as unreadable (default {SETTLE_S:g})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no line per image")
+    p.set_defaults(func=cmd_watch)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

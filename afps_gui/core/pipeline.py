@@ -429,6 +429,12 @@ class _Classifying:
         self.pending.clear()
 
 
+def normal_prediction(padim: PadimModel, rel: str, score: float, padim_id: str) -> StoredPrediction:
+    """The stored prediction of an image the anomaly model calls normal: its confidence is how
+    far below the threshold the score is, on the model's 0..1 scale."""
+    return StoredPrediction(rel, NORMAL, 1.0 - float(padim.normalise(score)), score, padim_id)
+
+
 def score_project(
     project: Project,
     *,
@@ -461,9 +467,8 @@ def score_project(
         b = score.box
         project.cache.put_map(sample.rel, score.patch_map)
         entries[sample.rel] = {"score": score.score, "box": [b.y0, b.y1, b.x0, b.x1]}
-        norm = float(padim.normalise(score.score))
         if not padim.is_anomalous(score.score):
-            preds.append(StoredPrediction(sample.rel, NORMAL, 1.0 - norm, score.score, padim_id))
+            preds.append(normal_prediction(padim, sample.rel, score.score, padim_id))
             continue
         n_anom += 1
         if classifying is not None:

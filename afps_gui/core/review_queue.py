@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 DISAGREE = "disagree"
@@ -182,10 +182,16 @@ class QueueInputs:
     predictions: dict[str, tuple[str, Optional[float]]]
     scores: dict[str, float]
     reviewed: set[str]
+    # Images from the line (outside the dataset, keyed "line/..."; see line_inspection):
+    # rel -> the file's path now. Their rels are in ``rels`` after the dataset's.
+    line_paths: dict[str, str] = field(default_factory=dict)
 
 
 def queue_inputs(project) -> QueueInputs:
-    """Read samples, labels, predictions and cached scores from a Project (a few queries)."""
+    """Read samples, labels, predictions and cached scores from a Project (a few queries),
+    and the line images that inspection sent to review (NG and low-confidence OK)."""
+    from .inspection_log import line_image_paths
+
     samples = project.dataset.samples
     scores = dict(project.cache.scores())
     predictions = {}
@@ -193,13 +199,20 @@ def queue_inputs(project) -> QueueInputs:
         predictions[rel] = (p.label, p.confidence)
         if rel not in scores and _finite(p.score) is not None:
             scores[rel] = p.score  # a prediction carries its score when the cache was cleared
+    rels = [s.rel for s in samples]
+    known = set(rels)
+    line = {r: v for r, v in line_image_paths(project.folder).items() if r not in known}
+    for rel, (_, score) in line.items():
+        if rel not in scores and _finite(score) is not None:
+            scores[rel] = score
     return QueueInputs(
-        rels=[s.rel for s in samples],
+        rels=rels + list(line),
         dataset_labels={s.rel: s.label for s in samples},
         human_labels=project.store.labels(),
         predictions=predictions,
         scores=scores,
         reviewed=project.store.reviewed(),
+        line_paths={rel: path for rel, (path, _) in line.items()},
     )
 
 
