@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slo
 
 from .core.jobs import JobContext
 from .job_process import (  # noqa: F401 - Failure is this module's API too (the window's)
+    DEFAULT_JOB_PRIORITY,
     Failure,
     ProcessJob,
     describe_failure,
@@ -128,10 +129,17 @@ class JobWorker(QThread):
     failed = Signal(object)  # Failure
     cancelled = Signal()
 
-    def __init__(self, name: str, fn: Callable[[JobContext], Any] | ProcessJob, parent=None):
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[[JobContext], Any] | ProcessJob,
+        parent=None,
+        priority: str = DEFAULT_JOB_PRIORITY,
+    ):
         super().__init__(parent)
         self.name = name
         self.fn = fn
+        self.priority = priority
         self.cancel_event = threading.Event()
         self.setObjectName(f"job:{name}")
 
@@ -166,7 +174,7 @@ class JobWorker(QThread):
 
     def _run_in_child(self, job: ProcessJob) -> tuple:
         try:
-            for message in run_in_child(job, self.cancel_event):
+            for message in run_in_child(job, self.cancel_event, self.priority):
                 kind = message[0]
                 if kind == "progress":
                     self.progress.emit(*message[1:])
@@ -201,6 +209,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._worker: Optional[JobWorker] = None
         self._handlers = JobHandlers()
+        self.priority = DEFAULT_JOB_PRIORITY  # the user's preference: job_process.JOB_PRIORITIES
 
     @property
     def busy(self) -> bool:
@@ -215,7 +224,7 @@ class JobRunner(QObject):
         if self._worker is not None:
             log.warning("Refused to start %s while %s runs", name, self._worker.name)
             return False
-        worker = JobWorker(name, fn, self)
+        worker = JobWorker(name, fn, self, self.priority)
         self._handlers = JobHandlers(**handlers)
         worker.progress.connect(self.progress)
         worker.posted.connect(self._on_post)

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(resources.icon("app"))
         self.resize(1500, 950)
         self.runner = JobRunner(self)
+        self.runner.priority = self.prefs.job_priority
         self.tasks = TaskRunner(self)
         self.actions = build_actions(self)
         self._build_panels()
@@ -613,6 +614,7 @@ class MainWindow(QMainWindow):
         except AfpsError as exc:
             messages.error(self, str(exc))
         save_prefs(self.prefs)
+        self.runner.priority = self.prefs.job_priority  # from the next job on
         self.heatmap.cmap_box.setCurrentText(self.prefs.colormap)
         self.status.set_device(self.device_text())
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..core.errors import AfpsError
 from ..core.jobs import atomic_write
+from ..job_process import DEFAULT_JOB_PRIORITY, JOB_PRIORITIES
 from ..logs import user_dirs
 
 log = logging.getLogger("afps.prefs")
@@ -33,6 +34,7 @@ class Preferences:
     overlay_opacity: float = 0.55
     last_dataset_dir: str = ""
     demo_offered: bool = False  # the demo project is made on the very first launch only
+    job_priority: str = DEFAULT_JOB_PRIORITY  # how far jobs give way to other programs
 
     def add_recent(self, folder: str | Path) -> None:
         folder = str(Path(folder).resolve())
@@ -61,6 +63,8 @@ def load_prefs(path: Path | None = None) -> Preferences:
     prefs = Preferences(**{k: v for k, v in data.items() if k in known})
     if prefs.default_device not in DEVICES:
         prefs.default_device = "auto"
+    if prefs.job_priority not in JOB_PRIORITIES:
+        prefs.job_priority = DEFAULT_JOB_PRIORITY
     return prefs
 
 

@@ -8,6 +8,7 @@ from ..core.devices import describe_device, resolve_device
 from ..core.errors import AfpsError
 from ..job_process import torch_threads_for_jobs
 from .heatmap import COLORMAPS
+from ..job_process import JOB_PRIORITIES
 from .prefs import DEVICES, Preferences
 
 
@@ -42,6 +43,16 @@ class PreferencesDialog(QDialog):
         self.colormap.addItems(COLORMAPS)
         self.colormap.setCurrentText(prefs.colormap)
         form.addRow("Heat-map colours", self.colormap)
+        self.job_priority = QComboBox()
+        self.job_priority.addItems(JOB_PRIORITIES)
+        self.job_priority.setCurrentText(prefs.job_priority)
+        self.job_priority.setToolTip(
+            "How far fitting, scoring and training give way to other programs.\n"
+            "below normal (default): the window stays smooth and jobs still progress\n"
+            "on a busy PC. lowest: jobs use only what other programs leave, which can\n"
+            "be nothing. normal: jobs compete with other programs as equals."
+        )
+        form.addRow("Job priority", self.job_priority)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -61,6 +72,7 @@ class PreferencesDialog(QDialog):
         device changed."""
         self.prefs.default_device = self.default_device.currentText()
         self.prefs.colormap = self.colormap.currentText()
+        self.prefs.job_priority = self.job_priority.currentText()
         if self.project is None or self.project.readonly:
             return False
         device = self.project_device.currentText()
