@@ -399,6 +399,7 @@ def _append_at(path: str | os.PathLike, offset: int, data: bytes) -> int:
     it durable, and return the new end. A file shorter than ``offset`` was rotated or emptied by
     its reader: the lines go at its end."""
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
         raise InspectionLogError(
