@@ -34,3 +34,19 @@ class Cancelled(AfpsError):
 
     def __init__(self, message: str = "Cancelled by the user."):
         super().__init__(message)
+
+
+class DatasetMissingError(DatasetError):
+    """A project's dataset folder is not where the project expects it (moved, renamed, or on a
+    drive that is not mounted). The UI catches it to ask for the new location and then calls
+    ``afps_gui.core.project.relocate_dataset(project_folder, new_root)``.
+
+    ``project_folder`` and ``dataset_root`` (the missing folder) name what is missing;
+    ``suggestion`` is a folder of the same name below or beside the project, if there is one.
+    """
+
+    def __init__(self, message: str, project_folder=None, dataset_root=None, suggestion=None):
+        super().__init__(message)
+        self.project_folder = project_folder
+        self.dataset_root = dataset_root
+        self.suggestion = suggestion

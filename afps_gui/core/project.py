@@ -6,6 +6,12 @@
     <project>/cache/            scores and patch maps; safe to delete, rebuilt by scoring
 
 Only one app instance writes a project at a time: a second one opens it read-only.
+
+project.json stores the dataset folder relative to the project folder when the dataset lies
+below or beside it ("../images"), so that a project handed from the lab to the line together
+with its dataset opens where it lands; elsewhere the path stays absolute. In memory
+``settings.dataset_root`` is always absolute. A dataset folder that is missing on opening is a
+``DatasetMissingError``; ``relocate_dataset`` points the project at its new place.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 
 from .classifier import ClassifierConfig
 from .datasets import Dataset, Sample, load_dataset, split_anomalies, split_normals
-from .errors import AfpsError, ProjectError
+from .errors import AfpsError, DatasetError, DatasetMissingError, ProjectError
 from .jobs import atomic_write
 from .labels import LabelStore
 from .padim import PadimConfig
@@ -189,15 +195,19 @@ class Project:
         return project
 
     @classmethod
-    def open(cls, folder, *, readonly: Optional[bool] = None) -> Project:
+    def open(
+        cls, folder, *, readonly: Optional[bool] = None, require_dataset: bool = True
+    ) -> Project:
+        """Open a project (read-only where another instance holds it or the folder cannot be
+        written). A missing dataset folder raises DatasetMissingError, unless
+        ``require_dataset`` is False (to read labels only): then ``dataset`` raises it."""
         folder = Path(folder)
         path = folder / SETTINGS_NAME
         if not path.is_file():
             raise ProjectError(f"{folder} is not an AFPS Inspector project (no {SETTINGS_NAME}).")
-        try:
-            settings = ProjectSettings.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise ProjectError(f"The project settings {path} cannot be read ({exc}).") from exc
+        settings = read_settings(folder)
+        if require_dataset and not Path(settings.dataset_root).is_dir():
+            raise _missing_dataset_error(folder, settings.dataset_root)
         lock, message = None, ""
         if readonly is not True:
             lock = ProjectLock(folder)
@@ -275,6 +285,8 @@ class Project:
     def dataset(self) -> Dataset:
         if self._dataset is None:
             s = self.settings
+            if not Path(s.dataset_root).is_dir():
+                raise _missing_dataset_error(self.folder, s.dataset_root)
             self._dataset = load_dataset(s.dataset_root, s.layout, s.labels_csv, validate=False)
         return self._dataset
 
@@ -334,9 +346,147 @@ def _with_label(sample: Sample, label: str) -> Sample:
     return Sample(sample.path, sample.rel, label, sample.mask, sample.group)
 
 
+# --- dataset paths relative to the project folder ----------------------------------------------
+
+# project.json keeps each dataset path twice when it can be relative: "dataset_root" relative to
+# the project folder (found again when project and dataset move together) and
+# "dataset_root_absolute" (found again when the project folder alone is copied elsewhere).
+PATH_KEYS = ("dataset_root", "labels_csv")
+
+
+def _relative_if_near(folder: Path, path: str) -> Optional[str]:
+    """``path`` relative to the project folder (with "/") when it lies below it or beside it
+    (below the project's parent), else None."""
+    try:
+        rel = os.path.relpath(Path(path).absolute(), Path(folder).absolute())
+    except ValueError:  # another drive (Windows)
+        return None
+    parts = Path(rel).parts
+    if parts.count("..") > 1 or ".." in parts[1:]:
+        return None
+    return Path(rel).as_posix()
+
+
+def stored_paths(folder: Path, settings: ProjectSettings) -> dict:
+    """The dataset paths as project.json writes them."""
+    out: dict = {}
+    for key in PATH_KEYS:
+        path = getattr(settings, key)
+        if not path:
+            continue
+        absolute = str(Path(path).absolute())
+        rel = _relative_if_near(folder, absolute)
+        out[key] = rel if rel is not None else absolute
+        if rel is not None:
+            out[f"{key}_absolute"] = absolute
+    return out
+
+
+def resolve_stored(folder: Path, stored: str, absolute: Optional[str] = None) -> str:
+    """The absolute path of a stored dataset path: the relative one where it exists, else
+    the absolute one recorded beside it where that exists (a project copied without its
+    dataset). Absolute paths, as older projects store them, stay as they are."""
+    if Path(stored).is_absolute():
+        return str(Path(stored))
+    near = os.path.normpath(Path(folder).absolute() / stored)
+    if not os.path.exists(near) and absolute and os.path.exists(absolute):
+        return absolute
+    return near
+
+
+def rebase_under(path: Optional[str], old_root: str, new_root: Path) -> Optional[str]:
+    """``path`` moved from under ``old_root`` to under ``new_root`` (unchanged if it was not
+    under it)."""
+    if not path:
+        return path
+    try:
+        return str(new_root / Path(path).relative_to(old_root))
+    except ValueError:
+        return path
+
+
+def _missing_dataset_error(folder: Path, root: str) -> DatasetMissingError:
+    name = Path(root).name
+    candidates = [Path(folder).absolute() / name, Path(folder).absolute().parent / name]
+    suggestion = next((str(c) for c in candidates if name and c.is_dir()), None)
+    hint = f" A folder of that name is at {suggestion}." if suggestion else ""
+    return DatasetMissingError(
+        f"The dataset folder of the project {folder} is missing: {root} (moved, renamed, or "
+        f"on a drive that is not connected).{hint} Choose the dataset's new folder (AFPS "
+        "Inspector asks for it when it opens the project), or put the folder back at that path.",
+        project_folder=str(folder),
+        dataset_root=root,
+        suggestion=suggestion,
+    )
+
+
+def read_settings(folder) -> ProjectSettings:
+    """The project's settings with its dataset paths made absolute (they may be stored
+    relative to the project folder)."""
+    folder = Path(folder)
+    path = folder / SETTINGS_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        settings = ProjectSettings.from_json(data)
+        for key in PATH_KEYS:
+            stored = getattr(settings, key)
+            if stored:
+                setattr(settings, key, resolve_stored(folder, stored, data.get(f"{key}_absolute")))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ProjectError(f"The project settings {path} cannot be read ({exc}).") from exc
+    return settings
+
+
 def _write_settings(folder: Path, settings: ProjectSettings) -> None:
+    data = settings.to_json()
+    data.update(stored_paths(folder, settings))
     with atomic_write(folder / SETTINGS_NAME) as tmp:
-        tmp.write_text(json.dumps(settings.to_json(), indent=2), encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+def relocate_dataset(project_folder, new_root) -> ProjectSettings:
+    """Point a project at its dataset's new folder, after checking that the folder holds the
+    images the project knows (its labels and cached scores), and rewrite project.json
+    atomically. The project must not be open in another instance. Returns the new settings.
+
+    A labels CSV that lay inside the old dataset folder is looked for at the same place inside
+    the new one."""
+    folder = Path(project_folder)
+    new_root = Path(new_root).absolute()
+    if not new_root.is_dir():
+        raise DatasetError(f"{new_root} is not a folder: choose the folder that holds the images.")
+    settings = read_settings(folder)
+    old_root = settings.dataset_root
+    labels_csv = rebase_under(settings.labels_csv, old_root, new_root)
+    dataset = load_dataset(new_root, settings.layout, labels_csv, validate=False)
+    _check_known_images(folder, dataset, new_root)
+    lock = ProjectLock(folder)
+    if not lock.acquire():
+        raise ProjectError(lock.read_only_message() + " Close it there, then choose the folder.")
+    try:
+        settings.dataset_root, settings.labels_csv = str(new_root), labels_csv
+        _write_settings(folder, settings)
+    finally:
+        lock.release()
+    return settings
+
+
+def _check_known_images(folder: Path, dataset: Dataset, new_root: Path) -> None:
+    """Refuse a folder that lacks images the project has labels or scores for."""
+    known = set(ScoreCache(folder / "cache").index["images"])
+    if (folder / "labels.sqlite").is_file():
+        with LabelStore(folder / "labels.sqlite", readonly=True) as store:
+            known |= set(store.labels())
+    present = {s.rel for s in dataset.samples}
+    if not present:
+        raise DatasetError(f"{new_root} holds no images: choose the folder of the dataset.")
+    lacking = sorted(known - present)
+    if lacking:
+        shown = ", ".join(lacking[:5]) + (" ..." if len(lacking) > 5 else "")
+        raise DatasetError(
+            f"{new_root} lacks {len(lacking)} of the {len(known)} images this project has "
+            f"labels or scores for ({shown}): choose the folder that holds the project's dataset."
+        )
 
 
 def default_model_id(path: Path) -> str:
