@@ -788,7 +788,8 @@ def _open_project(folder, *, write: bool = True):
     open elsewhere, or in a folder the user may not write, can still be exported and reported."""
     from .core.project import Project
 
-    project = Project.open(folder)
+    # Exporting labels needs no images: a project whose dataset moved can still give them.
+    project = Project.open(folder, require_dataset=write)
     if project.readonly and write:
         project.close()
         raise AfpsError(project.readonly_reason or "The project is open elsewhere.")
