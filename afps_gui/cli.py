@@ -960,6 +960,12 @@ def check_watch(args) -> None:
     """The project, the watched folder and the outputs, checked before the models load."""
     from .core.project import SETTINGS_NAME
 
+    if args.jsonl:
+        check_output("--jsonl", args.jsonl, "file")
+    if args.move_to:
+        check_output("--move-to", args.move_to, "folder")
+    elif args.copy:
+        raise AfpsError("argument --copy: needs --move-to DIR (where the copies go).")
     if not (Path(args.project) / SETTINGS_NAME).is_file():
         raise AfpsError(
             f"{args.project} is not an AFPS Inspector project: give the project folder first, "
@@ -967,12 +973,6 @@ def check_watch(args) -> None:
         )
     if not Path(args.folder).is_dir():
         raise AfpsError(f"{args.folder} is not a folder: give the folder the camera writes into.")
-    if args.jsonl:
-        check_output("--jsonl", args.jsonl, "file")
-    if args.move_to:
-        check_output("--move-to", args.move_to, "folder")
-    elif args.copy:
-        raise AfpsError("argument --copy: needs --move-to DIR (where the copies go).")
 
 
 @contextmanager

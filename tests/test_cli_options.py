@@ -273,6 +273,7 @@ BASE_ARGV = {
     "labels": ["labels", "export", "labels.csv", "--project", "proj"],
     "report": ["report", "--project", "proj", "--csv", "r.csv"],
     "demo": ["demo", "demo-out"],
+    "watch": ["watch", "proj", "images"],
 }
 
 
