@@ -1,7 +1,5 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the whole test suite headless.
+# Set up (if needed) and run the whole test suite headless (scripts/dev.py test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-export QT_QPA_PLATFORM=offscreen
-exec .venv/bin/python -m pytest "$@"
+exec "${PYTHON:-python3}" scripts/dev.py test "$@"
