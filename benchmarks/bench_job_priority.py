@@ -107,8 +107,10 @@ def main() -> None:
     print(f"Job priority: {args.priority}; {result['cores']} cores, one busy process per core")
     print(f"  fit on an idle machine:  {idle:6.2f} images/s")
     print(f"  fit beside busy cores:   {busy:6.2f} images/s")
-    print(f"  share of idle throughput: {share:.2f} (target >= {TARGET_SHARE}): "
-          f"{'met' if share >= TARGET_SHARE else 'MISSED'}")
+    print(
+        f"  share of idle throughput: {share:.2f} (target >= {TARGET_SHARE}): "
+        f"{'met' if share >= TARGET_SHARE else 'MISSED'}"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -57,3 +57,32 @@ def test_self_test_passes(tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "self-test passed" in out.stdout
+
+
+def test_a_window_shows_before_the_heavy_libraries_load(tmp_path):
+    """The start-up window is drawn before torch is imported; the main window follows it."""
+    probe = (
+        "import sys, runpy\n"
+        "from afps_gui.ui import startup\n"
+        "seen = []\n"
+        "real = startup.StartupWindow.paintEvent\n"
+        "def paint(self, event):\n"
+        "    seen.append('torch' in sys.modules)\n"
+        "    real(self, event)\n"
+        "startup.StartupWindow.paintEvent = paint\n"
+        "from afps_gui.app import main\n"
+        "code = main(['--startup-probe'])\n"
+        "print('torch at first paint:', seen[0])\n"
+        "sys.exit(code)\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", AFPS_HOME=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_MS / 1000,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == ["visible", "ready", "torch at first paint: False"]

@@ -147,7 +147,10 @@ def test_the_job_priority_is_the_users_preference(qtbot, window, monkeypatch, tm
     assert dialog_seen and window.prefs.job_priority == "lowest"
     results = []
     job = ProcessJob("gui_job_targets:report", {"items": 1})
-    assert run_job(qtbot, window, lambda: window.start_job("Probe", job, on_result=results.append)) == "ok"
+    assert (
+        run_job(qtbot, window, lambda: window.start_job("Probe", job, on_result=results.append))
+        == "ok"
+    )
     assert results[0]["policy"] == {os.SCHED_IDLE}
     assert results[0]["nice"] == 19
 
