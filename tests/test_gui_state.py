@@ -122,3 +122,25 @@ def test_colour_bar_and_status_texts_do_not_outlive_their_project(qtbot, window,
     make_project(window, data, tmp_path / "b")
     assert tuple(heat.colorbar.levels()) == (0, 1)
     assert window.status.job_label.text() == "" and window.status.currentMessage() == ""
+
+
+def test_threshold_mark_sits_at_its_value_and_the_handle_stays_put(qtbot, window, tmp_path):
+    from test_gui_support import make_project, trigger
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=8, n_per_type=4, size=(48, 48))
+    make_project(window, data, tmp_path / "a")
+    assert trigger(qtbot, window, "fit") == "ok"
+    assert trigger(qtbot, window, "score") == "ok"
+    window.docks["heatmap"].raise_()
+    heat = window.heatmap
+    rels = window.browser.visible_rels()
+    handles = []
+    for rel in (rels[0], rels[-1]):  # the most and the least anomalous: different map levels
+        window.browser.select(rel)
+        qtbot.waitUntil(lambda: heat.view is not None and heat.view.rel == rel, timeout=30_000)
+        lo, hi = heat.colorbar.levels()
+        # The cyan mark on the colour bar is where the threshold's value is on its axis.
+        axis_value = lo + (hi - lo) * heat.bar_line.value() / 256
+        assert abs(axis_value - heat.threshold) < 1e-6 * max(1.0, abs(heat.threshold))
+        handles.append(heat.threshold_slider.value())
+    assert handles[0] == handles[1]  # the threshold did not change, nor does its handle

@@ -38,8 +38,16 @@ COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "CET-L4")
 CONTOUR_RGB = (0, 229, 255)  # cyan: the threshold outline, visible on every colour map
 MASK_RGB = (124, 252, 0)  # green: the ground-truth mask
 SLIDER_STEPS = 1000
+BAR_ROWS = 256  # pyqtgraph's ColorBarItem draws its colour table over 0..256 in its view
 SCORE_TEMPLATE = "score {:.1f}   normalised {:.2f}   threshold {:.1f}"
 WIDEST_SCORES = (8888.8, 8.88, 8888.8)  # the score readout always has room for these
+
+
+def bar_position(value: float, levels: tuple[float, float]) -> float:
+    """Where ``value`` lies on a ColorBarItem: its view runs 0..256 (the colour table's rows)
+    whatever the levels, and only its axis shows the values."""
+    lo, hi = levels
+    return BAR_ROWS * min(max((value - lo) / ((hi - lo) or 1.0), 0.0), 1.0)
 
 
 def image_plot(background: str = "#202124") -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem]:
@@ -280,9 +288,10 @@ class HeatmapViewer(QWidget):
         item.setTransform(pg.QtGui.QTransform.fromScale(step, step))
 
     def _slider_range(self) -> tuple[float, float]:
-        lo, hi = self.view.levels or self.view.model.levels
-        top = max(hi, self.view.score or 0.0, self.view.model.threshold) * 1.1
-        return 0.0, top
+        """The model's range, the same for every image: with the image's own (its score, its
+        map's levels) the handle jumped when the image changed though the threshold had not."""
+        model = self.view.model
+        return 0.0, max(model.levels[1], model.threshold) * 1.1
 
     def _sync_slider(self) -> None:
         if self.view is None or self.view.model is None or self.threshold is None:
@@ -305,7 +314,7 @@ class HeatmapViewer(QWidget):
         have = view is not None and view.model is not None and thr is not None
         self.threshold_label.setText(f"{thr:.1f}" if have else "–")
         if have:
-            self.bar_line.setPos(thr)
+            self.bar_line.setPos(bar_position(thr, self.colorbar.levels()))
             if view.amap is not None:
                 self._show_outline(self.contour, view.amap > thr, CONTOUR_RGB)
         self.contour.setVisible(bool(have and view.amap is not None))
