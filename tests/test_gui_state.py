@@ -144,3 +144,17 @@ def test_threshold_mark_sits_at_its_value_and_the_handle_stays_put(qtbot, window
         assert abs(axis_value - heat.threshold) < 1e-6 * max(1.0, abs(heat.threshold))
         handles.append(heat.threshold_slider.value())
     assert handles[0] == handles[1]  # the threshold did not change, nor does its handle
+
+
+def test_the_types_dialog_counts_images_as_the_review_panel_does(qtbot, window, tmp_path):
+    from test_gui_support import make_project
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=6, n_per_type=4, size=(48, 48))
+    make_project(window, data, tmp_path / "a")  # labels from the dataset's folders, none by hand
+    panel = window.review
+    qtbot.waitUntil(lambda: panel.counts.text() != "", timeout=30_000)
+    assert "Spot&nbsp;<b>4</b>" in panel.counts.text()
+    dialog = panel.types_dialog()
+    texts = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    assert any(t.endswith("Spot   (4 images)") for t in texts), texts
+    dialog.close()

@@ -879,7 +879,12 @@ class ReviewPanel(QWidget):
 
     def types_dialog(self) -> DefectTypesDialog:
         """A DefectTypesDialog wired to this panel (tests use it without exec)."""
-        dialog = DefectTypesDialog(self.project.store, self)
+        project = self.project
+        dialog = DefectTypesDialog(
+            project.store,
+            self,
+            image_counts=lambda: Counter(item.label for item in rq.project_queue(project)),
+        )
         dialog.types_changed.connect(self.refresh)
         return dialog
 

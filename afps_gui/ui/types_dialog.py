@@ -76,9 +76,12 @@ class DefectTypesDialog(QDialog):
 
     types_changed = Signal()
 
-    def __init__(self, store, parent=None):
+    def __init__(self, store, parent=None, image_counts=None):
+        """``image_counts()`` gives images per current label (a hand label, else the dataset's),
+        as the review panel counts them; without it the dialog counts hand labels only."""
         super().__init__(parent)
         self.store = store
+        self._image_counts = image_counts
         self.setWindowTitle("Defect types")
         self.setMinimumSize(420, 320)
         self.list = QListWidget()
@@ -142,14 +145,18 @@ class DefectTypesDialog(QDialog):
         """Re-read the types and how many human labels use each."""
         selected = set(self.selected())
         used = Counter(self.store.labels().values())
-        self._used = used
+        self._used = used  # hand labels: a type they use cannot be removed
+        images = self._image_counts() if self._image_counts else used
         self.list.clear()
         for position, t in enumerate(self.store.types(), start=1):
             key = f"{position}  " if position <= 9 else "    "
-            n = used.get(t.name, 0)
-            item = QListWidgetItem(swatch(t.colour), f"{key}{t.name}   ({n} labelled)")
+            n, by_hand = images.get(t.name, 0), used.get(t.name, 0)
+            item = QListWidgetItem(swatch(t.colour), f"{key}{t.name}   ({n} images)")
             item.setData(Qt.UserRole, t.name)
-            item.setToolTip(f"{t.name}: colour {t.colour}, {n} human label(s)")
+            item.setToolTip(
+                f"{t.name}: colour {t.colour}; {n} image(s) of this type, "
+                f"{by_hand} of them labelled by hand"
+            )
             self.list.addItem(item)
             item.setSelected(t.name in selected)
         self._update_buttons()
