@@ -119,15 +119,20 @@ class Camera(threading.Thread):
 
 def _kill_at_random(cmd_args, rng: random.Random, after_output: bool) -> None:
     proc = afps_watch(*cmd_args)
+    printed = threading.Event()
+
+    def drain():  # a full pipe must not stall the watcher between kills
+        for _ in proc.stdout:
+            printed.set()
+
+    threading.Thread(target=drain, daemon=True).start()
     if after_output:  # during the work itself: after it reported a part
-        threading.Timer(8, proc.kill).start()  # never hang on a watcher that prints nothing
-        proc.stdout.readline()
+        printed.wait(15)
         time.sleep(rng.uniform(0, 0.5))
     else:  # any moment: importing, loading the models, opening the logs, working
         time.sleep(rng.uniform(0.3, 3.5))
     proc.kill()
     proc.wait(10)
-    proc.stdout.close()
     proc.stderr.close()
 
 
@@ -141,14 +146,18 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     camera = Camera(line, sources, seed=15)
     rng = random.Random(15)
     args = [line_project_folder, line, "--jsonl", out, "--move-to", sorted_]
-    args += ["--poll", "0.05", "--settle", "1", "--quiet"]
+    args += ["--poll", "0.05", "--settle", "1"]
     camera.start()
+    grew = 0
     try:
         for i in range(20):
+            before = _rows(line_project_folder)
             _kill_at_random(args, rng, after_output=i % 2 == 1)
+            grew += _rows(line_project_folder) > before
     finally:
         camera.stop.set()
         camera.join()
+    assert grew >= 8, "too few kills landed while the watcher was recording"
     time.sleep(1.2)  # let the cut files age past --settle
     done = subprocess.run(
         [sys.executable, "-m", "afps_gui.cli", "watch", *map(str, args), "--once"],
@@ -159,6 +168,13 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     )
     assert done.returncode == 0, done.stderr
     _check_each_part_once(camera.kinds, line_project_folder, line, sorted_, out)
+
+
+def _rows(project: Path) -> int:
+    if not (project / "inspections.sqlite").exists():
+        return 0
+    with InspectionLog.of_project(project, readonly=True) as log:
+        return log.counts()["parts"]
 
 
 def _check_each_part_once(kinds, project, line, sorted_, out) -> None:
