@@ -1299,9 +1299,13 @@ def _watch_parser(sub) -> None:
     p.add_argument("project", help="a project folder with a fitted anomaly model")
     p.add_argument("folder", help="the folder the camera writes into")
     p.add_argument(
-        "--jsonl", help="append one JSON object per inspected image to this file (each once)"
+        "--jsonl",
+        metavar="FILE",
+        help="append one JSON object per inspected image to this file (each once)",
     )
-    p.add_argument("--move-to", help="move inspected images into OK/ and NG/<type>/ here")
+    p.add_argument(
+        "--move-to", metavar="DIR", help="move inspected images into OK/ and NG/<type>/ here"
+    )
     p.add_argument("--copy", action="store_true", help="with --move-to: copy, do not move")
     p.add_argument("--once", action="store_true", help="inspect what is there now, then exit")
     p.add_argument("--recursive", action="store_true", help="also watch sub-folders")
