@@ -132,8 +132,13 @@ CUDA_FOLDERS = ("nvidia/", "triton/", "triton.libs/")
 
 
 def is_cuda_binary(dest: str) -> bool:
+    """A CUDA library by its name, or anything in a GPU-only package's folder. Only binaries
+    are judged by name: torch/cuda/nccl.py is torch's Python source, not NCCL."""
     path = _norm(dest)
-    return path.startswith(CUDA_FOLDERS) or bool(_CUDA_LIB.match(_base(path)))
+    if path.startswith(CUDA_FOLDERS):
+        return True
+    name = _base(path)
+    return bool(_CUDA_LIB.match(name)) and any(is_binary(name, p) for p in BINARY_SUFFIXES)
 
 
 # --- libraries a desktop has --------------------------------------------------------------------

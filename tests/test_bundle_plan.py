@@ -42,6 +42,7 @@ LINUX_KEEP = [
     "libxcb-util.so.1", "libxkbcommon.so.0", "libxkbcommon-x11.so.0", "libstdc++.so.6",
     "pillow.libs/libfreetype-2a9f7c1e.so.6.20.1", "scipy.libs/libgfortran-040039e1.so.5.0.0",
     "PIL/_imaging.cpython-311-x86_64-linux-gnu.so", "libz.so.1", "libcurl.so.4",
+    "torch/cuda/nccl.py", "torch/_inductor/codegen/cutlass/lib_extensions/cuda/cudart.py",
 ]  # fmt: skip
 WINDOWS_CUDA = [
     "torch\\lib\\cudnn64_9.dll", "torch\\lib\\cudnn_engines_precompiled64_9.dll",
