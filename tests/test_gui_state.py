@@ -137,7 +137,7 @@ def test_threshold_mark_sits_at_its_value_and_the_handle_stays_put(qtbot, window
     handles = []
     for rel in (rels[0], rels[-1]):  # the most and the least anomalous: different map levels
         window.browser.select(rel)
-        qtbot.waitUntil(lambda: heat.view is not None and heat.view.rel == rel, timeout=30_000)
+        qtbot.waitUntil(lambda r=rel: heat.view is not None and heat.view.rel == r, timeout=30_000)
         lo, hi = heat.colorbar.levels()
         # The cyan mark on the colour bar is where the threshold's value is on its axis.
         axis_value = lo + (hi - lo) * heat.bar_line.value() / 256
@@ -158,3 +158,63 @@ def test_the_types_dialog_counts_images_as_the_review_panel_does(qtbot, window, 
     texts = [dialog.list.item(i).text() for i in range(dialog.list.count())]
     assert any(t.endswith("Spot   (4 images)") for t in texts), texts
     dialog.close()
+
+
+def _laid_out_at(qtbot, window, size):
+    window.resize(*size)
+    qtbot.wait(50)
+    window._default_sizes()  # as the first show does for a user without a saved layout
+    qtbot.wait(200)
+
+
+def test_panels_fit_the_window_at_inspection_pc_sizes(qtbot, window, tmp_path):
+    from test_gui_support import make_project
+
+    from afps_gui.ui.browser_model import COL_IMAGE, COLUMNS
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=6, n_per_type=3, size=(48, 48))
+    make_project(window, data, tmp_path / "a")
+    review = window.review
+    for size in ((1600, 1000), (1280, 800)):
+        _laid_out_at(qtbot, window, size)
+        # The PaDiM form is never cut on the right: its scroll area is as wide as it needs.
+        window.docks["training"].raise_()
+        window.training.tabs.setCurrentIndex(0)
+        qtbot.wait(100)
+        form_area = window.training.padim_form.parentWidget().parentWidget().parentWidget()
+        form = form_area.widget()
+        assert form_area.viewport().width() >= form.minimumSizeHint().width(), size
+        # The "Last retrain" tab does not make the review panel scroll (the thumbnail was cut).
+        review.tabs.setCurrentIndex(1)
+        qtbot.wait(100)
+        outer = review.thumb.parentWidget().parentWidget().parentWidget()
+        assert outer.verticalScrollBar().maximum() == 0, size
+        review.tabs.setCurrentIndex(0)
+    # At 1600 px every browser column shows its whole title without scrolling sideways.
+    _laid_out_at(qtbot, window, (1600, 1000))
+    view = window.browser.view
+    header = view.horizontalHeader()
+    assert header.length() <= view.viewport().width()
+    for col, title in enumerate(COLUMNS):
+        if col != COL_IMAGE:
+            assert header.sectionSize(col) >= header.fontMetrics().horizontalAdvance(title), title
+    assert header.sectionSize(COL_IMAGE) >= 120  # room for the thumbnail and a name
+
+
+def test_the_sweep_plot_is_in_percent_before_any_result(window):
+    view = window.training.sweep.plot.getViewBox()
+    low, high = view.viewRange()[1]
+    assert low <= 0 and high >= 100  # not pyqtgraph's 0-1 under "accuracy (%)"
+
+
+def test_after_scoring_the_next_step_is_not_scoring(qtbot, window, tmp_path):
+    from test_gui_support import make_project, trigger
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=8, n_per_type=4, size=(48, 48))
+    make_project(window, data, tmp_path / "a")
+    assert trigger(qtbot, window, "fit") == "ok"
+    assert "Next: <i>Score images</i>" in window.training.fit_summary.text()
+    assert trigger(qtbot, window, "score") == "ok"
+    text = window.training.fit_summary.text()
+    assert "Score images" not in text and "Next: <i>Train classifier</i>" in text
+    assert "Fitted on" in text  # the fit's own summary stays

@@ -64,11 +64,14 @@ class BrowserWidget(QWidget):
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().hide()
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # The short columns take what their header and values need; the image's name takes
+        # the rest, elided on the left. Fixed widths cut "Confidence" and pushed "Reviewed"
+        # off the side at 1600 px.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_IMAGE, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
-        self.view.setColumnWidth(COL_IMAGE, 180)
-        for col, width in ((1, 62), (2, 66), (3, 74), (4, 56), (5, 56), (6, 40)):
-            self.view.setColumnWidth(col, width)
+        header.setMinimumSectionSize(40)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.view.setWordWrap(False)
         self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)

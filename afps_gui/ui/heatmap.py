@@ -86,6 +86,7 @@ class HeatmapViewer(QWidget):
         self._waiting: Optional[str] = None  # an image to show once this tab is visible
         self._on_screen = True
         self.threshold: Optional[float] = None
+        self._top_score = 0.0
         self.readonly = False
         self._build()
 
@@ -195,6 +196,7 @@ class HeatmapViewer(QWidget):
         self.view = None
         self._waiting = None
         self.readonly = bool(project and project.readonly)
+        self._top_score = self._highest_score()
         self._clear()
         self._show_notes(["Pick an image in the browser."] if project else ["No project open."])
 
@@ -227,8 +229,14 @@ class HeatmapViewer(QWidget):
         if on_screen and self._waiting:
             self.show_image(self._waiting)
 
+    def _highest_score(self) -> float:
+        """The project's highest cached score: the slider reaches above every image."""
+        scores = self.project.cache.scores().values() if self.project is not None else ()
+        return max((v for v in scores if math.isfinite(v)), default=0.0)
+
     def reload(self) -> None:
         """Show the current image again (after a fit or a scoring run changed its map)."""
+        self._top_score = self._highest_score()
         if self.view is not None:
             if self.view.model is None or not self.models.has_padim():
                 self.threshold = None
@@ -288,10 +296,11 @@ class HeatmapViewer(QWidget):
         item.setTransform(pg.QtGui.QTransform.fromScale(step, step))
 
     def _slider_range(self) -> tuple[float, float]:
-        """The model's range, the same for every image: with the image's own (its score, its
-        map's levels) the handle jumped when the image changed though the threshold had not."""
+        """The model's and the project's range, the same for every image: with the image's
+        own (its score, its map's levels) the handle jumped when the image changed though the
+        threshold had not."""
         model = self.view.model
-        return 0.0, max(model.levels[1], model.threshold) * 1.1
+        return 0.0, max(model.levels[1], model.threshold, self._top_score) * 1.1
 
     def _sync_slider(self) -> None:
         if self.view is None or self.view.model is None or self.threshold is None:

@@ -447,6 +447,7 @@ class MainWindow(QMainWindow):
             f"{result.n_classified} classified{skipped}.",
             10000,
         )
+        self.training.show_score_result(result, self.project.classifier_path.is_file())
         self._models_changed()
 
     def _trained(self, result, after=None) -> None:

@@ -6,9 +6,8 @@ from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout,
 
 from ..core.devices import describe_device, resolve_device
 from ..core.errors import AfpsError
-from ..job_process import torch_threads_for_jobs
+from ..job_process import JOB_PRIORITIES, torch_threads_for_jobs
 from .heatmap import COLORMAPS
-from ..job_process import JOB_PRIORITIES
 from .prefs import DEVICES, Preferences
 
 

@@ -648,7 +648,13 @@ class ReviewPanel(QWidget):
         layout.addWidget(self.metrics_table)
         layout.addWidget(self.changed_title)
         layout.addWidget(self.changed_list, 1)
-        return tab
+        # Scrolled inside the tab: the table's fixed height made the tab taller than a short
+        # dock, so the whole panel scrolled and the thumbnail was cut in half.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(tab)
+        return scroll
 
     def _route_keys(self) -> None:
         """Review keys win anywhere inside the panel.

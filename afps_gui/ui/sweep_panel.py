@@ -61,6 +61,12 @@ class SweepPanel(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.addLegend(offset=(-8, 8))
         self.plot.getAxis("left").enableAutoSIPrefix(False)
+        # Accuracy is a percentage: the axis runs 0-100 before any result too (an empty plot
+        # showed pyqtgraph's default 0-1 under "accuracy (%)").
+        self.plot.setYRange(0, 100, padding=0.02)
+        self.plot.getViewBox().setLimits(yMin=-2, yMax=102)
+        self._frame_ns()
+        self.ns.textChanged.connect(self._frame_ns)
         split.addWidget(self.tables)
         split.addWidget(self.plot)
         layout.addWidget(split, 1)
@@ -110,6 +116,17 @@ class SweepPanel(QWidget):
             seeds=self.seeds.value(),
             base=base,
         )
+
+    def _frame_ns(self) -> None:
+        """Before a result, the N axis spans the N values the sweep would try."""
+        if self.plot.listDataItems():
+            return
+        try:
+            ns = _numbers(self.ns.text())
+        except AfpsError:
+            return
+        if ns:
+            self.plot.setXRange(min(ns), max(ns), padding=0.05)
 
     def _request(self) -> None:
         try:

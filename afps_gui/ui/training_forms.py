@@ -101,6 +101,7 @@ class PadimForm(QWidget):
         self.n_fit = spin(0, 100000, 0, 10, special="auto (80 % of normals)")
         self.normals = QLabel()
         self.normals.setObjectName("hint")
+        self.normals.setWordWrap(True)  # one long line made the form 700 px wide
         form.addRow("Backbone", self.backbone)
         form.addRow("Input size", self.input_size)
         form.addRow("Channels d", self.d)

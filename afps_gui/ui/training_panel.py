@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -101,10 +101,41 @@ def scrolled(widget: QWidget) -> QScrollArea:
     return area
 
 
+class _ScrolledDown(QScrollArea):
+    """A scroll area as wide as its widget needs, scrolling only vertically: a form in a plain
+    one was cut on the right (half-width fields, a hidden button) at 1280 px."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(self.widget().minimumSizeHint().width() + bar, hint.height())
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint().expandedTo(QSize(0, super().sizeHint().height()))
+
+    def eventFilter(self, watched, event) -> bool:
+        # The form grows when it is filled (a project's settings, longer hints): the layout
+        # around must ask for the new width, which a scroll area does not do by itself.
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+
+def scrolled_down(widget: QWidget) -> QScrollArea:
+    area = _ScrolledDown()
+    area.setWidget(widget)
+    widget.installEventFilter(area)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
 class TrainingPanel(QWidget):
     def __init__(self, actions: dict, parent=None):
         super().__init__(parent)
         self.project = None
+        self._fit_html = ""  # the fit summary without its "Next" line
         self.tabs = QTabWidget()
         self.tabs.addTab(self._padim_tab(actions), "Anomaly model (PaDiM)")
         self.tabs.addTab(self._classifier_tab(actions), "Classifier")
@@ -129,7 +160,7 @@ class TrainingPanel(QWidget):
         left.addStretch(1)
         holder = QWidget()
         holder.setLayout(left)
-        row.addWidget(scrolled(holder), 1)
+        row.addWidget(scrolled_down(holder), 0)
         right = QVBoxLayout()
         self.fit_summary = _rich_label("No anomaly model yet.")
         self.tuning_table = _rich_label("")
@@ -184,6 +215,7 @@ class TrainingPanel(QWidget):
                 else ""
             )
         )
+        self._fit_html = self.fit_summary.text()  # what scoring adds its line to
         self.show_tuning(project.settings.tuning)
         if saved["classifier"]:
             self.results.show_saved(saved["classifier"])
@@ -231,7 +263,23 @@ class TrainingPanel(QWidget):
             f"Threshold: {result.threshold:.2f} (set on held-out normals"
             " and the training defects).<br>"
             + (f"{len(result.skipped)} images skipped:{skipped}" if result.skipped else "")
-            + "<br>Next: <i>Score images</i> to see every image's anomaly map."
+        )
+        self._fit_html = self.fit_summary.text()
+        self.fit_summary.setText(
+            self._fit_html + "<br>Next: <i>Score images</i> to see every image's anomaly map."
+        )
+
+    def show_score_result(self, result, has_classifier: bool) -> None:
+        """Scoring replaces the fit's "Next" line with the step after it."""
+        after = (
+            "review the predictions (Review mode), then <i>Retrain</i> from your corrections."
+            if has_classifier
+            else "<i>Train classifier</i> (Classifier tab) to type the anomalies."
+        )
+        self.fit_summary.setText(
+            self._fit_html
+            + f"<br>Scored {result.n_scored} images: {result.n_anomalous} anomalous."
+            + f"<br>Next: {after}"
         )
 
     def show_tuning(self, tuning) -> None:
