@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from test_gui_support import tiny_settings
 
 from afps_gui.core.demo import make_demo_dataset
@@ -218,3 +219,31 @@ def test_after_scoring_the_next_step_is_not_scoring(qtbot, window, tmp_path):
     text = window.training.fit_summary.text()
     assert "Score images" not in text and "Next: <i>Train classifier</i>" in text
     assert "Fitted on" in text  # the fit's own summary stays
+
+
+def test_a_project_whose_images_moved_asks_for_their_folder(qtbot, window, boxes, tmp_path):
+    import shutil
+
+    from afps_gui.core.project import Project, ProjectSettings
+    from afps_gui.ui import relocate
+
+    data = make_demo_dataset(tmp_path / "far" / "data", n_normal=6, n_per_type=3, size=(48, 48))
+    with Project.create(tmp_path / "proj", ProjectSettings(dataset_root=str(data))) as project:
+        project.store.set_label("Spot/spot_000.png", "Scratch")
+    moved = tmp_path / "elsewhere" / "images"
+    shutil.move(str(data), str(moved))
+    chosen = []
+    qtbot_patch = pytest.MonkeyPatch()
+    qtbot_patch.setattr(relocate.messages, "confirm", lambda *a, **k: True)
+    qtbot_patch.setattr(
+        relocate, "choose_folder", lambda parent, start: chosen.append(1) or str(moved)
+    )
+    try:
+        assert not window.open_project(tmp_path / "proj", quiet=True)  # start-up: no dialog
+        assert not chosen and "missing" in window.status.currentMessage()
+        assert window.open_project(tmp_path / "proj")  # asked, pointed at the new folder
+    finally:
+        qtbot_patch.undo()
+    assert chosen == [1]
+    assert window.project.store.labels()["Spot/spot_000.png"] == "Scratch"
+    assert len(window.project.dataset.samples) == 12

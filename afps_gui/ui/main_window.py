@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from .. import resources
 from ..core.devices import describe_device, resolve_device
-from ..core.errors import AfpsError
+from ..core.errors import AfpsError, DatasetMissingError
 from ..core.project import Project
 from ..job_process import torch_threads_for_jobs
 from ..logs import log_path
@@ -39,6 +39,7 @@ from .new_project_dialog import NewProjectDialog
 from .patch_inspector import PatchInspector
 from .prefs import Preferences, load_prefs, save_prefs
 from .prefs_dialog import PreferencesDialog
+from .relocate import ask_for_dataset
 from .review_dock import label_action, make_review_panel, types_dialog
 from .status import Banner, StatusBar
 from .training_panel import TrainingPanel
@@ -246,22 +247,29 @@ class MainWindow(QMainWindow):
             return False
         try:
             project = Project.open(folder)
+            try:
+                _ = project.dataset  # read the folder now: a moved dataset is a clear error here
+            except AfpsError:
+                project.close()
+                raise
+        except DatasetMissingError as exc:
+            return self._dataset_moved(folder, exc, quiet)
         except AfpsError as exc:
             if not quiet:
                 messages.error(self, str(exc))
             return False
-        try:
-            _ = project.dataset  # read the folder now: a moved dataset is a clear error here
-        except AfpsError as exc:
-            project.close()
-            if not quiet:
-                messages.error(
-                    self,
-                    f"{exc}\n\nThe project's dataset folder is {project.settings.dataset_root}.",
-                )
-            return False
         self.set_project(project)
         return True
+
+    def _dataset_moved(self, folder, exc: DatasetMissingError, quiet: bool) -> bool:
+        if quiet:  # at start-up: no dialog before the user asked for anything
+            self.status.showMessage(
+                f"The last project's images are missing ({exc.dataset_root}): open it with "
+                "File > Open project to choose their new folder.",
+                15000,
+            )
+            return False
+        return ask_for_dataset(self, exc) and self.open_project(folder)
 
     def choose_project(self) -> None:
         start = self.prefs.recent_projects[0] if self.prefs.recent_projects else str(Path.home())
