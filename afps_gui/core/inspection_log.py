@@ -84,6 +84,10 @@ class Inspection:
     id: Optional[int] = None
     time: str = ""
 
+    def path_now(self) -> str:
+        """Where the file is now (see ``path_now``)."""
+        return path_now(self.file, self.stored)
+
     def summary(self) -> dict:
         """The small, picklable dict a front end shows (no arrays)."""
         out = {k: v for k, v in asdict(self).items() if k != "patch_map"}
@@ -106,6 +110,12 @@ class Inspection:
             "classifier": self.classifier_id or None,
             "stored": self.stored,
         }
+
+
+def path_now(file: str, stored: Optional[str]) -> str:
+    """Where an inspected file is now: its ``OK/``/``NG/`` place once it is there, else where
+    it was found (a kill may have left the move for the next start)."""
+    return stored if stored and os.path.exists(stored) else file
 
 
 _COLUMNS = (
@@ -306,21 +316,27 @@ class InspectionLog:
     def queued_images(self) -> dict[str, tuple[str, Optional[float]]]:
         """Label-store key -> (path of the file now, score) of every part sent to review."""
         rows = self._query(
-            "SELECT image, coalesce(stored, file), score FROM inspections"
-            " WHERE image IS NOT NULL ORDER BY id"
+            "SELECT image, file, stored, score FROM inspections WHERE image IS NOT NULL ORDER BY id"
         )
-        return {image: (path, score) for image, path, score in rows}
+        return {image: (path_now(file, stored), score) for image, file, stored, score in rows}
 
     def counts(self, since: Optional[str] = None) -> dict:
         """Parts, OK, NG (and NG per type) and unreadable files recorded since an ISO time."""
+        return self.counts_upto(since)[0]
+
+    def counts_upto(self, since: Optional[str] = None) -> tuple[dict, int]:
+        """``counts`` and the id of the newest row they hold (0 for none), from one query (one
+        snapshot): a view that adds results as they are posted adds only those with a larger id."""
         where, params = ("WHERE time >= ?", (since,)) if since else ("", ())
         rows = self._query(
-            f"SELECT verdict, type, count(*) FROM inspections {where} GROUP BY verdict, type",
+            f"SELECT verdict, type, count(*), max(id) FROM inspections {where}"
+            " GROUP BY verdict, type",
             params,
         )
-        out = {"parts": 0, OK: 0, NG: 0, "errors": 0, "ng_types": {}}
-        for verdict, type_, n in rows:
+        out, last_id = {"parts": 0, OK: 0, NG: 0, "errors": 0, "ng_types": {}}, 0
+        for verdict, type_, n, last in rows:
             out["parts"] += n
+            last_id = max(last_id, last)
             if verdict is None:
                 out["errors"] += n
                 continue
@@ -328,7 +344,7 @@ class InspectionLog:
             if verdict == NG:
                 name = type_ or "untyped"
                 out["ng_types"][name] = out["ng_types"].get(name, 0) + n
-        return out
+        return out, last_id
 
     # --- JSON lines -------------------------------------------------------------------------
 

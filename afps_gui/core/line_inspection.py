@@ -41,7 +41,14 @@ from .classifiers import needs_looks
 from .datasets import Sample
 from .errors import AfpsError
 from .images import load_image
-from .inspection_log import NG, OK, Inspection, InspectionLog, line_image_paths
+from .inspection_log import (
+    LOG_NAME,
+    NG,
+    OK,
+    Inspection,
+    InspectionLog,
+    InspectionLogError,
+)
 from .jobs import JobContext, Progress, no_progress
 from .labels import Prediction as StoredPrediction
 from .line_sources import (
@@ -55,7 +62,7 @@ from .line_sources import (
 )
 from .line_transfers import UNREADABLE, destination, finish_transfers, transfer
 from .pipeline import example_of, load_classifier, load_padim, normal_prediction
-from .project import Project, default_model_id
+from .project import CachedScore, Project, default_model_id
 from .review_queue import DEFAULT_LOW_CONFIDENCE
 
 LINE_PREFIX = "line"
@@ -365,11 +372,28 @@ def watch_job(ctx: JobContext, folder: str, settings: dict, readonly: bool, opti
 
 def line_samples(project: Project) -> list[Sample]:
     """The line images an inspector has labelled, as dataset samples (rel = their label key):
-    what a retrain adds to the project's own images so that it learns from the line."""
-    human = project.store.labels()
-    paths = line_image_paths(project.folder)
-    return [
-        Sample(Path(path), rel, human[rel], None)
-        for rel, (path, _) in paths.items()
-        if rel in human and Path(path).is_file()
-    ]
+    what a retrain adds to the project's own images so that it learns from the line
+    (``Project.line_samples``, where the labels and splits take them from)."""
+    return project.line_samples()
+
+
+def line_record(project_folder: str | os.PathLike, rel: str) -> Optional[Inspection]:
+    """The inspection log's row of a line image's label key, for the heat map and the patch
+    inspector; None for a key that is not a line image's, a project that never inspected the
+    line, or a log that cannot be read (read-only: safe beside a running watcher)."""
+    path = Path(project_folder) / LOG_NAME
+    if not is_line_image(rel) or not path.exists():
+        return None
+    try:
+        with InspectionLog(path, readonly=True) as log:
+            return log.by_image(rel)
+    except InspectionLogError:
+        return None
+
+
+def recorded_score(item: Inspection) -> Optional[CachedScore]:
+    """A line image's recorded score and patch map in the score cache's form, so that the
+    viewers turn it into a display map exactly as they do a dataset image's cached score."""
+    if item.score is None or item.patch_map is None or item.box is None:
+        return None
+    return CachedScore(float(item.score), item.patch_map, tuple(item.box))

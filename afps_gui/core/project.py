@@ -28,6 +28,7 @@ import numpy as np
 from .classifier import ClassifierConfig
 from .datasets import Dataset, Sample, load_dataset, split_anomalies, split_normals
 from .errors import AfpsError, DatasetError, DatasetMissingError, ProjectError
+from .inspection_log import line_image_paths
 from .jobs import atomic_write
 from .labels import LabelStore
 from .padim import PadimConfig
@@ -308,13 +309,37 @@ class Project:
         human = self.store.label(sample.rel)
         return human if human is not None else sample.label
 
+    def line_samples(self, human: Optional[dict[str, str]] = None) -> list[Sample]:
+        """The line images an inspector has labelled: rel "line/...", the file where the
+        inspection log says it is now (outside the dataset root), the human label. [] for a
+        project that never inspected the line. ``human``: the store's labels, when read."""
+        human = self.store.labels() if human is None else human
+        known = self.dataset.by_rel()  # a dataset folder named "line" keeps its own images
+        return [
+            Sample(Path(path), rel, human[rel], None)
+            for rel, (path, _) in line_image_paths(self.folder).items()
+            if rel in human and rel not in known and Path(path).is_file()
+        ]
+
     def labels(self) -> dict[str, Optional[str]]:
-        """rel -> current label (human labels win over the dataset's), for every sample."""
+        """rel -> current label (human labels win over the dataset's), for every sample, and
+        for every line image a human labelled."""
+        labels, line = self._current_labels()
+        labels.update((s.rel, s.label) for s in line)
+        return labels
+
+    def _current_labels(self) -> tuple[dict[str, Optional[str]], list[Sample]]:
+        """The dataset's rel -> current label, and the labelled line images (one label read)."""
         human = self.store.labels()
-        return {s.rel: human.get(s.rel, s.label) for s in self.dataset.samples}
+        labels = {s.rel: human.get(s.rel, s.label) for s in self.dataset.samples}
+        return labels, self.line_samples(human)
 
     def normal_split(self):
-        labels = self.labels()
+        """Fit / calibrate / test split of the dataset's normal images. Line images labelled
+        normal do not join it: a part that passed review is not vetted training material (one
+        slip puts a defect into the normal model, silently), each new one would reshuffle the
+        split and move the threshold, and the fit is the step the inspector starts on purpose."""
+        labels, _ = self._current_labels()
         normals = [s for s in self.dataset.samples if labels[s.rel] == NORMAL]
         if len(normals) < 3:
             raise AfpsError(
@@ -326,18 +351,33 @@ class Project:
             n_fit = min(n_fit, len(normals) - 2)
         return split_normals(normals, self.settings.split_seed, n_fit=n_fit)
 
-    def typed_defects(self) -> list[Sample]:
-        """Defect images whose type (human or dataset label) is one of the project's types."""
-        labels = self.labels()
+    def _typed_parts(self) -> tuple[list[Sample], list[Sample], dict[str, Optional[str]]]:
+        """The dataset's images whose current label is one of the project's types (as the
+        dataset has them), the line images labelled with one, and the dataset's labels."""
+        labels, line = self._current_labels()
         types = set(self.store.type_names())
-        return [s for s in self.dataset.samples if labels[s.rel] in types]
+        dataset = [s for s in self.dataset.samples if labels[s.rel] in types]
+        return dataset, [s for s in line if s.label in types], labels
+
+    def typed_defects(self) -> list[Sample]:
+        """Defect images whose type (human or dataset label) is one of the project's types:
+        the dataset's, then the line images an inspector labelled with a type."""
+        dataset, line, _ = self._typed_parts()
+        return dataset + line
 
     def classifier_split(self) -> tuple[list[Sample], list[Sample]]:
-        labels = self.labels()
-        relabelled = [_with_label(s, labels[s.rel]) for s in self.typed_defects()]
-        return split_anomalies(
-            relabelled, self.settings.split_seed, test_fraction=self.settings.test_fraction
-        )
+        """(train, test) of the typed defects with their current labels, each stratified by
+        label with the project's seed. The line images are split on their own and added, so
+        that labelling one never reshuffles the dataset's split (earlier metrics stay
+        comparable); a type with a single line image trains on it."""
+        dataset, line, labels = self._typed_parts()
+        train, test = self._split_typed([_with_label(s, labels[s.rel]) for s in dataset])
+        line_train, line_test = self._split_typed(line)
+        return train + line_train, test + line_test
+
+    def _split_typed(self, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+        s = self.settings
+        return split_anomalies(samples, s.split_seed, test_fraction=s.test_fraction)
 
 
 def _with_label(sample: Sample, label: str) -> Sample:

@@ -716,6 +716,9 @@ class ReviewPanel(QWidget):
         self._rels = data.rels
         self._rel_set = set(data.rels)
         self._paths = {s.rel: s.path for s in project.dataset.samples}
+        # Line images (NG and unsure parts from inspection) live outside the dataset: their
+        # files are where the inspection log says, so their thumbnails load like the others.
+        self._paths.update((rel, Path(path)) for rel, path in data.line_paths.items())
         self._dataset_labels = data.dataset_labels
         self._human = data.human_labels
         self._reviewed = data.reviewed

@@ -1,7 +1,7 @@
 """What the heat-map viewer and the patch inspector show for one image, gathered off the UI thread.
 
 Everything here calls core and returns plain arrays: decoding the image and its mask, the
-cached patch map, the display map (core.padim.smooth_map then core.preprocess.map_to_image),
+cached patch map (for a line image, the one its inspection recorded), the display map (core.padim.smooth_map then core.preprocess.map_to_image),
 and, for the inspector, the classifier's prediction with its patches and attention.
 """
 
@@ -12,13 +12,14 @@ from typing import Optional
 
 import numpy as np
 
-from ..core import pipeline
+from ..core import line_inspection, pipeline
 from ..core.classifier import Prediction
 from ..core.classifiers import needs_looks
 from ..core.errors import AfpsError
 from ..core.images import load_image, load_mask
 from ..core.padim import smooth_map
 from ..core.preprocess import Box, map_to_image
+from ..core.project import default_model_id
 from .geometry import GridGeometry
 
 
@@ -80,14 +81,43 @@ def model_info(padim) -> ModelInfo:
     )
 
 
-def load_image_view(project, models, rel: str, *, with_map: bool = True) -> ImageView:
-    """Image, mask, cached anomaly map and score of one image (run in a background task)."""
+@dataclass
+class _Source:
+    """Where one image of the project comes from: a dataset sample, or a line image (keyed
+    "line/...") that the inspection log recorded with its score and patch map."""
+
+    path: object
+    sample: Optional[object] = None  # the dataset Sample (its mask), None for a line image
+    line: Optional[object] = None  # the inspection log's row of a line image
+
+
+def _source(project, rel: str) -> _Source:
     sample = project.dataset.by_rel().get(rel)
-    if sample is None:
-        raise AfpsError(f"{rel} is not in this project's dataset any more.")
-    view = ImageView(rel, load_image(sample.path))
+    if sample is not None:
+        return _Source(sample.path, sample=sample)
+    record = line_inspection.line_record(project.folder, rel)
+    if record is None:
+        raise AfpsError(f"{rel} is not in this project's dataset or its inspection log any more.")
+    return _Source(record.path_now(), line=record)
+
+
+def _stored_score(project, rel: str, src: _Source, notes: list[str]):
+    """The score and patch map to show: the score cache's for a dataset image, the inspection
+    log's for a line image (with a note when a newer anomaly model has been fitted since)."""
+    if src.line is None:
+        return project.cache.get(rel)
+    if src.line.padim_id and src.line.padim_id != default_model_id(project.padim_path):
+        notes.append("Scored on the line by an earlier anomaly model: its map may differ now.")
+    return line_inspection.recorded_score(src.line)
+
+
+def load_image_view(project, models, rel: str, *, with_map: bool = True) -> ImageView:
+    """Image, mask, cached anomaly map and score of one image (run in a background task);
+    a line image's map and score are the ones recorded when it was inspected."""
+    src = _source(project, rel)
+    view = ImageView(rel, load_image(src.path))
     h, w = view.image.shape[:2]
-    view.mask = _mask_of(sample, (h, w), view.notes)
+    view.mask = _mask_of(src.sample, (h, w), view.notes) if src.sample is not None else None
     if not with_map:
         return view
     if not models.has_padim():
@@ -95,7 +125,7 @@ def load_image_view(project, models, rel: str, *, with_map: bool = True) -> Imag
         return view
     padim = models.padim_summary()
     view.model = model_info(padim)
-    cached = project.cache.get(rel)
+    cached = _stored_score(project, rel, src, view.notes)
     if cached is None:
         view.notes.append("Not scored yet: run Model ▸ Score images to see its anomaly map.")
         return view
@@ -143,10 +173,10 @@ def classify_image(project, models, rel: str) -> Optional[ClassifierView]:
     if clf is None:
         return None
     padim = models.padim()
-    sample = project.dataset.by_rel()[rel]
+    path = _source(project, rel).path
     looks = needs_looks(clf)
     # A close look needs the original at full size: decode it once for scoring and the window.
-    item = load_image(sample.path) if looks else sample.path
+    item = load_image(path) if looks else path
     score = padim.score_image(item, keep_embeddings=True)
     ex = pipeline.example_of(padim, item, score, looks=looks)
     pred = clf.predict([ex])[0]
