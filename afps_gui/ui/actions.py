@@ -19,6 +19,13 @@ ACTIONS = {
     "open": ("&Open project…", "open", QKeySequence.StandardKey.Open, "Open a project folder"),
     "demo": ("Open &demo project", "demo", None,
              "The built-in demo: images drawn by the app, quick on a CPU"),
+    "inspect_folder": ("&Inspect folder…", "folder", "Ctrl+I",
+                       "Choose the folder the camera writes into and inspect each new image as "
+                       "it arrives (the Inspect tab)"),
+    "inspect_files": ("Inspect &files…", None, None,
+                      "Inspect chosen images once (or drop images or a folder onto the window)"),
+    "inspect_once": ("Inspect a folder o&nce…", None, None,
+                     "Inspect the images a folder holds now, then stop"),
     "close": ("&Close project", None, None, "Close the current project"),
     "quit": ("&Quit", None, QKeySequence.StandardKey.Quit, "Quit AFPS Inspector"),
     "undo": ("&Undo label change", "undo", "Ctrl+Z", "Undo the last label change"),
@@ -49,15 +56,16 @@ ACTIONS = {
 }  # fmt: skip
 
 MENUS = {
-    "&File": ["new", "open", "recent", "demo", None, "close", None, "quit"],
+    "&File": ["new", "open", "recent", "demo", None, "inspect_folder", "inspect_files",
+              "inspect_once", None, "close", None, "quit"],
     "&Edit": ["undo", "redo", None, "prefs"],
     "&Model": ["tune", "fit", "score", "train", "run_all", None, "sweep", None, "cancel"],
     "&Labels": ["review", "types", None, "import_labels", "export_labels", "export_report"],
     "&View": ["docks", None, "reset_layout"],
     "&Help": ["log_folder", "about"],
-}
-TOOLBAR = ["new", "open", "demo", None, "fit", "score", "train", "run_all", None, "cancel",
-           None, "review", "undo", "redo"]  # fmt: skip
+}  # fmt: skip
+TOOLBAR = ["new", "open", "demo", None, "fit", "score", "train", "run_all", None,
+           "inspect_folder", None, "cancel", None, "review", "undo", "redo"]  # fmt: skip
 
 
 def build_actions(window: QMainWindow) -> dict[str, QAction]:

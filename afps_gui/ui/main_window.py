@@ -34,6 +34,7 @@ from .actions import build_actions, build_menus, build_toolbar
 from .browser import BrowserWidget
 from .demo_project import demo_folders
 from .heatmap import HeatmapViewer
+from .inspect_control import InspectController
 from .model_cache import ModelCache
 from .new_project_dialog import NewProjectDialog
 from .patch_inspector import PatchInspector
@@ -49,7 +50,7 @@ log = logging.getLogger("afps.ui")
 
 WRITING = ("tune", "fit", "score", "train", "run_all", "import_labels", "undo", "redo", "types")
 NEEDS_IDLE = ("new", "open", "demo", "close", "tune", "fit", "score", "train", "run_all", "sweep",
-              "import_labels", "prefs")  # fmt: skip
+              "import_labels", "prefs", "inspect_folder", "inspect_files", "inspect_once")  # fmt: skip
 
 
 class MainWindow(QMainWindow):
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.inspector = PatchInspector(self.tasks)
         self.training = TrainingPanel(self.actions)
         review_widget, self.review = make_review_panel()
+        self.inspect = InspectController(self)  # the Inspect view and the line's jobs
         # Docks only: every panel can be moved, tabbed, floated or hidden. The hidden central
         # widget lets the docks take all the room.
         placeholder = QWidget()
@@ -104,6 +106,9 @@ class MainWindow(QMainWindow):
                 "Patch inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea
             ),
             "review": self._dock("Review", review_widget, Qt.DockWidgetArea.RightDockWidgetArea),
+            "inspect": self._dock(
+                "Inspect", self.inspect.view, Qt.DockWidgetArea.RightDockWidgetArea
+            ),
         }
         # Default layout: the image list on the left; the heat map, the patch inspector and
         # training as tabs on the right (tabs on top, where people look for them), the review
@@ -114,6 +119,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["heatmap"], self.docks["review"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.docks["heatmap"], self.docks["inspector"])
         self.tabifyDockWidget(self.docks["heatmap"], self.docks["training"])
+        self.tabifyDockWidget(self.docks["heatmap"], self.docks["inspect"])
         self.docks["heatmap"].raise_()
         for name in ("heatmap", "inspector"):  # a viewer behind a tab waits until it is shown
             dock, panel = self.docks[name], getattr(self, name)
@@ -187,6 +193,9 @@ class MainWindow(QMainWindow):
             "import_labels": self.import_labels, "export_labels": self.export_labels,
             "export_report": self.export_report, "reset_layout": self.reset_layout,
             "log_folder": self.show_log_folder, "about": self.about,
+            "inspect_folder": self.inspect.inspect_folder,
+            "inspect_files": self.inspect.inspect_files,
+            "inspect_once": self.inspect.inspect_folder_once,
         }  # fmt: skip
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda checked=False, fn=fn: fn())
@@ -225,6 +234,7 @@ class MainWindow(QMainWindow):
         self.training.set_project(project)
         if self.review is not None:
             self.review.set_project(project)
+        self.inspect.set_project(project)
         reason = project.readonly_reason or "" if project else ""
         if project is not None and project.readonly and not reason:
             reason = "the project folder cannot be written."
@@ -605,6 +615,8 @@ class MainWindow(QMainWindow):
             types=writable, import_labels=writable, export_labels=has, export_report=has,
             undo=writable and self.project.store.can_undo(),
             redo=writable and self.project.store.can_redo(),
+            inspect_folder=writable and padim, inspect_files=writable and padim,
+            inspect_once=writable and padim,
         )  # fmt: skip
         for name in NEEDS_IDLE:
             enabled[name] = enabled[name] and not busy
@@ -613,6 +625,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(not busy and bool(self.prefs.recent_projects))
         self.training.sweep.run_button.setEnabled(bool(enabled["sweep"]))
         self.heatmap.set_readonly(not writable or busy)
+        self.inspect.update_state()
 
     def edit_preferences(self) -> None:
         dialog = PreferencesDialog(self.prefs, self.project, self)
