@@ -119,7 +119,8 @@ def test_colour_bar_and_status_texts_do_not_outlive_their_project(qtbot, window,
     heat = window.heatmap
     qtbot.waitUntil(lambda: heat.view is not None and heat.view.rel == top, timeout=30_000)
     assert tuple(heat.colorbar.levels()) != (0, 1)
-    assert "done" in window.status.job_label.text()
+    assert window.status.currentMessage().startswith("Scored")  # said once, on the left
+    assert window.status.job_label.text() == ""  # not twice (it was, on both sides)
     make_project(window, data, tmp_path / "b")
     assert tuple(heat.colorbar.levels()) == (0, 1)
     assert window.status.job_label.text() == "" and window.status.currentMessage() == ""
@@ -247,3 +248,19 @@ def test_a_project_whose_images_moved_asks_for_their_folder(qtbot, window, boxes
     assert chosen == [1]
     assert window.project.store.labels()["Spot/spot_000.png"] == "Scratch"
     assert len(window.project.dataset.samples) == 12
+
+
+def test_quitting_after_a_job_warns_of_nothing(qtbot, qtlog, window, tmp_path):
+    from test_gui_support import make_project, trigger
+
+    data = make_demo_dataset(tmp_path / "data", n_normal=8, n_per_type=4, size=(48, 48))
+    make_project(window, data, tmp_path / "a")
+    assert trigger(qtbot, window, "fit") == "ok"
+    window.browser.select(window.browser.visible_rels()[0])
+    for dock in ("inspector", "training", "heatmap"):
+        window.docks[dock].raise_()
+        qtbot.wait(50)
+    window.close()
+    qtbot.wait(200)
+    warnings = [r.message for r in qtlog.records if "QObject" in r.message]
+    assert not warnings  # e.g. "shared QObject was deleted directly"

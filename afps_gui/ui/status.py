@@ -57,6 +57,7 @@ class StatusBar(QStatusBar):
 
     def job_started(self, name: str) -> None:
         self._started = time.monotonic()
+        self.clearMessage()  # what is said from now on is about this job
         self.job_label.setText(name)
         self.progress.setRange(0, 0)  # busy until the first report
         self.progress.setVisible(True)
@@ -90,8 +91,10 @@ class StatusBar(QStatusBar):
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         words = {"ok": "done", "failed": "failed", "cancelled": "cancelled"}
-        self.job_label.setText(f"{name}: {words.get(outcome, outcome)}")
-        self.showMessage(f"{name}: {words.get(outcome, outcome)}", 8000)
+        # A job that went well is said once, for a while; one that did not stays said.
+        self.job_label.setText("" if outcome == "ok" else f"{name}: {words.get(outcome, outcome)}")
+        if outcome != "ok" or not self.currentMessage():  # keep what the result said, if it did
+            self.showMessage(f"{name}: {words.get(outcome, outcome)}", 8000)
 
 
 def time_left(elapsed: float, done: int, total: int) -> str:
