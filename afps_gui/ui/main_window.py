@@ -515,11 +515,11 @@ class MainWindow(QMainWindow):
                 self.review.select(rel)
 
     def _review_moved(self, rel: str) -> None:
-        if self.browser.current_rel() != rel:
-            self.browser.select(rel)  # the browser's signal then updates the viewers
-        else:
-            self.heatmap.show_image(rel)
-            self.inspector.show_image(rel)
+        if self.browser.current_rel() != rel and self.browser.select(rel):
+            return  # the browser's signal updates the viewers
+        # The same image, or one the browser does not list (a part inspected on the line)
+        self.heatmap.show_image(rel)
+        self.inspector.show_image(rel)
 
     def labels_changed(self, rels: list) -> None:
         self.browser.refresh(list(rels) if rels else None)
