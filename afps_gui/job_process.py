@@ -201,6 +201,8 @@ def set_job_priority(priority: str) -> None:
     if sys.platform == "win32":
         _set_windows_priority_class(_WINDOWS_CLASS[priority])
         return
+    if priority != "normal":
+        keep_off_the_ui_core()
     for tid in _own_threads():
         lower_priority(tid, _NICENESS[priority])
         if priority == "lowest" and hasattr(os, "SCHED_IDLE"):
@@ -208,6 +210,23 @@ def set_job_priority(priority: str) -> None:
                 os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
             except OSError:  # not allowed here (a container's seccomp profile): nice 19 stays
                 pass
+
+
+def keep_off_the_ui_core() -> None:
+    """Run the job's threads on every core but one (Linux), so the UI thread always finds one
+    free of the job: at nice 2 the job no longer gives way at once as it did under SCHED_IDLE.
+    Torch already uses all cores but one; this keeps the job's other threads (decoding, the
+    interpreter's own) off the last one too. On a single core there is nothing to leave."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    cores = os.sched_getaffinity(0)
+    if len(cores) < 2:
+        return
+    for tid in _own_threads():
+        try:
+            os.sched_setaffinity(tid, cores - {min(cores)})
+        except OSError:  # a thread that ended meanwhile, or a container that forbids it
+            pass
 
 
 def _set_windows_priority_class(value: int) -> None:

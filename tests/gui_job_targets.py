@@ -32,6 +32,7 @@ def report(ctx, items: int):
         "threads": torch.get_num_threads(),
         "nice": _niceness(),
         "policy": policy,
+        "cores": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
 
 

@@ -128,6 +128,9 @@ def test_a_job_process_reports_progress_posts_and_its_result(qtbot, window):
         assert child["nice"] > os.nice(0)  # the UI wins a contested core
     if hasattr(os, "SCHED_IDLE"):  # not SCHED_IDLE: a busy PC must not starve the job
         assert child["policy"] == {os.SCHED_OTHER}
+    app_cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if app_cores and len(app_cores) > 1:  # one core is always free of the job for the UI
+        assert child["cores"] == app_cores[1:]
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
