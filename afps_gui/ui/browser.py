@@ -22,6 +22,8 @@ from .browser_model import (
     ANY,
     COL_IMAGE,
     COL_SCORE,
+    COLUMN_SAMPLES,
+    COLUMNS,
     LOW_CONFIDENCE,
     NO_PREDICTION,
     REL_ROLE,
@@ -32,6 +34,7 @@ from .browser_model import (
 from .thumbnails import ThumbnailLoader
 
 SPLITS = (ANY, "fit", "calibrate", "test", "train", "")
+IMAGE_COLUMN_ROOM = 170  # the thumbnail and a dozen characters of the name
 
 
 class BrowserWidget(QWidget):
@@ -64,18 +67,30 @@ class BrowserWidget(QWidget):
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().hide()
         header = self.view.horizontalHeader()
-        # The short columns take what their header and values need; the image's name takes
-        # the rest, elided on the left. Fixed widths cut "Confidence" and pushed "Reviewed"
-        # off the side at 1600 px.
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # The short columns are as wide as their title and typical values need (measured in
+        # the font, not fixed pixels: those cut "Confidence" and pushed "Reviewed" off the
+        # side at 1600 px); the image's name takes the rest, elided on the left.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_IMAGE, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
-        header.setMinimumSectionSize(40)
-        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        for col in range(len(COLUMNS)):
+            if col != COL_IMAGE:
+                self.view.setColumnWidth(col, self._column_width(col))
         self.view.setWordWrap(False)
         self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         layout.addWidget(self.view, 1)
+
+    def _column_width(self, col: int) -> int:
+        fm = self.view.fontMetrics()
+        title = self.view.horizontalHeader().fontMetrics().horizontalAdvance(COLUMNS[col]) + 22
+        return max(title, fm.horizontalAdvance(COLUMN_SAMPLES[col]) + 14)
+
+    def preferred_width(self) -> int:
+        """Wide enough for every column and a readable image name: the window's default
+        layout gives the browser this much where it can."""
+        short = sum(self._column_width(c) for c in range(len(COLUMNS)) if c != COL_IMAGE)
+        return short + IMAGE_COLUMN_ROOM + self.view.verticalScrollBar().sizeHint().width() + 16
 
     @staticmethod
     def thumbnails_size(side: int):

@@ -17,7 +17,19 @@ from PySide6.QtGui import QBrush, QColor
 from ..core.errors import AfpsError
 from ..core.taxonomy import NORMAL
 
-COLUMNS = ("Image", "Split", "Label", "Prediction", "Confidence", "Score", "Reviewed")
+COLUMNS = ("Image", "Split", "Label", "Prediction", "Conf.", "Score", "✓")
+# Short titles keep the table within a side dock; the full meaning is in the header's tooltip.
+COLUMN_TIPS = (
+    "The image's file, relative to the dataset",
+    "train or test (defect images the classifier was tested on)",
+    "The image's label: a person's, else the dataset's",
+    "The classifier's prediction (red: it disagrees with the label)",
+    "Confidence of the prediction",
+    "Anomaly score (above the threshold: anomalous)",
+    "Reviewed by a person",
+)
+# What each short column must show in full (besides its title), to size it.
+COLUMN_SAMPLES = ("", "calibrate", "Scratch", "Scratch", "100 %", "9999.9", "✓")
 COL_IMAGE, COL_SPLIT, COL_LABEL, COL_PRED, COL_CONF, COL_SCORE, COL_REVIEWED = range(7)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 REL_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -161,6 +173,8 @@ class ImageTableModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMN_TIPS[section]
         return None
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):

@@ -48,6 +48,8 @@ from .warm_up import on_screen, warm_up_hidden_pages, warm_up_plots
 
 log = logging.getLogger("afps.ui")
 
+RIGHT_SIDE_ROOM = 1040  # px: heat map / training beside the browser, the review panel wide
+
 WRITING = ("tune", "fit", "score", "train", "run_all", "import_labels", "undo", "redo", "types")
 NEEDS_IDLE = ("new", "open", "demo", "close", "tune", "fit", "score", "train", "run_all", "sweep",
               "import_labels", "prefs", "inspect_folder", "inspect_files", "inspect_once")  # fmt: skip
@@ -130,10 +132,13 @@ class MainWindow(QMainWindow):
     def _default_sizes(self) -> None:
         """Share the room out once the window has its real size (docks ignore sizes before)."""
         w, h = self.width(), self.height()
-        self.resizeDocks([self.docks["browser"]], [max(420, w // 3)], Qt.Orientation.Horizontal)
+        # Room for every browser column where the window has it; the right side keeps what
+        # the review panel needs to lay out side by side (RIGHT_SIDE_ROOM).
+        browser = max(w // 3, min(self.browser.preferred_width(), w - RIGHT_SIDE_ROOM))
+        self.resizeDocks([self.docks["browser"]], [browser], Qt.Orientation.Horizontal)
         self.resizeDocks(
             [self.docks["heatmap"], self.docks["review"]],
-            [int(h * 0.62), int(h * 0.38)],
+            [int(h * 0.6), int(h * 0.4)],  # the review panel unscrolled at 800 px
             Qt.Orientation.Vertical,
         )
 
