@@ -116,6 +116,8 @@ def main() -> None:
     open_project(app, window, args.project)
     for width, height in SIZES:
         window.resize(width, height)
+        settle(app, 5)
+        window._default_sizes()  # the layout a first start at this size gets
         panels(app, window, args.out, f"{width}x{height}")
     dialogs(app, window, args.out)
     window.close()

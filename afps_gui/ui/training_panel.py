@@ -108,7 +108,8 @@ class _ScrolledDown(QScrollArea):
     def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
         bar = self.verticalScrollBar().sizeHint().width()
-        return QSize(self.widget().minimumSizeHint().width() + bar, hint.height())
+        # The widget's size hint: at its minimum, the buttons under the form elide their text.
+        return QSize(self.widget().sizeHint().width() + bar, hint.height())
 
     def sizeHint(self) -> QSize:
         return self.minimumSizeHint().expandedTo(QSize(0, super().sizeHint().height()))
