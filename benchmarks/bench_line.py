@@ -17,6 +17,13 @@ minutes); later runs reuse it (``--project``, default under the temp folder).
 Targets on a 2-core CPU at 224 px: sustained >= 15 images/s, p99 latency <= 1 s at 5 images/s.
 ``run_benchmark(..., ui_probe=...)`` is the hook for the UI's longest stall: give it a context
 manager factory (an event-loop probe beside the Inspect view) and its result is printed too.
+
+``--ui`` runs the same phases through the real window (offscreen, 1600 x 1000): the watch job is
+started by the Inspect view, every result is drawn there (picture, strip, counters, the review
+queue), and a 10 ms QTimer on the UI thread (``bench_gui_responsiveness.StallProbe``) measures
+the longest stall in each phase. Target: <= 50 ms at 5 images/s.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_line.py --ui
 """
 
 from __future__ import annotations
@@ -216,12 +223,16 @@ def throughput_phase(camera: Camera, watcher: Watcher, rate: float, seconds: flo
     }
 
 
+def prepared(args) -> tuple[Path, Path, list[Path], list[Path]]:
+    work = Path(args.work or tempfile.gettempdir()) / "afps-bench-line"
+    project = ensure_project(Path(args.project) if args.project else work / "proj", args.strategy)
+    return work, project, *camera_sources(project)
+
+
 def run_benchmark(args, ui_probe=None) -> dict:
     """Both phases; ``ui_probe``: a callable returning a context manager whose ``result`` (after
     the block) is the UI's longest stall in ms, measured while the watcher works."""
-    work = Path(args.work or tempfile.gettempdir()) / "afps-bench-line"
-    project = ensure_project(Path(args.project) if args.project else work / "proj", args.strategy)
-    normal, defects = camera_sources(project)
+    work, project, normal, defects = prepared(args)
     with tempfile.TemporaryDirectory(prefix="camera-", dir=work) as folder:
         camera = Camera(Path(folder), normal, defects, seed=args.seed)
         watcher = Watcher(project, Path(folder), settle_s=args.settle)
@@ -245,6 +256,121 @@ def warm_up(camera: Camera, watcher: Watcher) -> None:
     watcher.wait_for(list(camera.done_at), 180)
 
 
+# --- the UI: the watcher run by the real window's Inspect view ------------------------------
+
+
+class WindowWatcher:
+    """The watch job as the Inspect view starts it; collects each result the view is given."""
+
+    def __init__(self, window, folder: Path, settle_s: float):
+        self.results: dict[str, dict] = {}
+        control = window.inspect
+        shown = control.add_result
+
+        def add_result(post: dict) -> None:
+            self.results[Path(post["file"]).name] = post
+            shown(post)
+
+        control.add_result = add_result  # what the view's start hands the job as on_post
+        control.settings.folder = str(folder)
+        if not control.start(settle_s=settle_s):
+            raise SystemExit("The Inspect view did not start watching (see the status bar).")
+
+    wait_for = Watcher.wait_for
+
+
+def run_ui_benchmark(args) -> dict:
+    """Both phases with the watcher in the real window; the UI's stalls per phase."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["AFPS_HOME"] = tempfile.mkdtemp(prefix="afps-bench-line-home-")
+    from bench_gui_responsiveness import StackSampler, StallProbe, settle
+
+    if args.explain:
+        StallProbe.sampler = StackSampler()
+
+    from afps_gui.app import make_application
+    from afps_gui.ui import messages
+    from afps_gui.ui.main_window import MainWindow
+
+    work, project, normal, defects = prepared(args)
+    app = make_application()
+    messages.exec_box = lambda box: print("message:", getattr(box, "text", str)()) or 0
+    window = MainWindow()
+    window.resize(1600, 1000)
+    window.show()
+    if not window.open_project(project):
+        raise SystemExit(f"Could not open {project}")
+    settle(app, 2.0)
+    with tempfile.TemporaryDirectory(prefix="camera-", dir=work) as folder:
+        camera = Camera(Path(folder), normal, defects, seed=args.seed)
+        watcher = WindowWatcher(window, Path(folder), args.settle)
+        probe, out, spans = StallProbe(), {}, {}
+        probe.start()
+        _in_loop(app, lambda: _camera_phases(camera, watcher, args, out, spans))
+        probe.stop()
+        t0 = probe._t0  # the probe's clock: its gaps end at t0 + ends
+        window.inspect.pause()
+        _in_loop(app, lambda: _wait(lambda: not window.runner.busy, 60))
+    out["ui"] = {name: _stalls(probe, t0, span) for name, span in spans.items()}
+    out["broken_written"] = camera.n_broken
+    window.close()
+    return out
+
+
+def _camera_phases(camera, watcher, args, out: dict, spans: dict) -> None:
+    spans["warm-up"] = [time.perf_counter()]
+    warm_up(camera, watcher)
+    spans["warm-up"].append(time.perf_counter())
+    spans[f"{args.rate:g}/s"] = [time.perf_counter()]
+    out["latency"] = latency_phase(camera, watcher, args.rate, args.seconds)
+    spans[f"{args.rate:g}/s"].append(time.perf_counter())
+    spans[f"flood {args.flood_rate:g}/s"] = [time.perf_counter()]
+    out["throughput"] = throughput_phase(camera, watcher, args.flood_rate, args.flood_seconds)
+    spans[f"flood {args.flood_rate:g}/s"].append(time.perf_counter())
+
+
+def _wait(condition, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def _in_loop(app, work) -> None:
+    """Run ``work`` in a thread while the Qt event loop runs here (the UI stays live)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    thread = threading.Thread(target=work, daemon=True)
+    loop = QEventLoop()
+    timer = QTimer(interval=50)
+    timer.timeout.connect(lambda: thread.is_alive() or loop.quit())
+    thread.start()
+    timer.start()
+    loop.exec()
+    timer.stop()
+
+
+def _stalls(probe, t0: float, span: list[float]) -> dict:
+    """The probe's gaps that ended inside ``span``: longest, p99, and where the longest went."""
+    inside = [
+        (g, i)
+        for i, (g, e) in enumerate(zip(probe.gaps, probe.ends))
+        if span[0] <= t0 + e <= span[1]
+    ]
+    if not inside:
+        return {"max_ms": float("nan"), "p99_ms": float("nan"), "over_50": 0, "why": ""}
+    gaps = sorted(g for g, _ in inside)
+    longest, index = max(inside)
+    return {
+        "max_ms": round(longest, 1),
+        "p99_ms": round(percentile(gaps, 0.99), 1),
+        "over_50": sum(g > 50 for g in gaps),
+        "ticks": len(gaps),
+        "why": probe.why.get(index, ""),
+    }
+
+
 def report(result: dict, args) -> None:
     lat, flood = result["latency"], result["throughput"]
     print(
@@ -264,6 +390,16 @@ def report(result: dict, args) -> None:
     )
     if "ui_stall_ms" in result:
         print(f"UI longest stall: {result['ui_stall_ms']} ms")
+    for phase, st in result.get("ui", {}).items():
+        verdict = ""
+        if phase == f"{args.rate:g}/s":
+            verdict = f"  target <= 50 ms: {'met' if st['max_ms'] <= 50 else 'MISSED'}"
+        print(
+            f"UI while {phase}: longest stall {st['max_ms']} ms, p99 {st['p99_ms']} ms, "
+            f"{st['over_50']} tick(s) over 50 ms of {st.get('ticks', 0)}{verdict}"
+        )
+        if st["why"]:
+            print(f"    longest: {st['why']}")
     print(f"({result['broken_written']} cut or non-image files were written as well)")
 
 
@@ -278,8 +414,12 @@ def main(argv=None) -> int:
     ap.add_argument("--flood-seconds", type=float, default=15.0)
     ap.add_argument("--settle", type=float, default=3.0, help="seconds before giving up a file")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ui", action="store_true", help="run it through the real window's "
+                    "Inspect view and measure the UI's longest stall (offscreen)")  # fmt: skip
+    ap.add_argument("--explain", action="store_true", help="with --ui: what each thread did "
+                    "during the longest stalls (samples every thread's stack)")  # fmt: skip
     args = ap.parse_args(argv)
-    result = run_benchmark(args)
+    result = run_ui_benchmark(args) if args.ui else run_benchmark(args)
     report(result, args)
     return 0
 

@@ -64,6 +64,7 @@ MENUS = {
     "&View": ["docks", None, "reset_layout"],
     "&Help": ["log_folder", "about"],
 }  # fmt: skip
+SHORT = {"inspect_folder": "Inspect"}  # the toolbar's text, where the menu's is long
 TOOLBAR = ["new", "open", "demo", None, "fit", "score", "train", "run_all", None,
            "inspect_folder", None, "cancel", None, "review", "undo", "redo"]  # fmt: skip
 
@@ -79,6 +80,8 @@ def build_actions(window: QMainWindow) -> dict[str, QAction]:
         action.setStatusTip(tip)
         action.setToolTip(tip)
         action.setObjectName(f"action_{name}")
+        if name in SHORT:
+            action.setIconText(SHORT[name])
         actions[name] = action
     return actions
 

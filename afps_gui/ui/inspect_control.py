@@ -23,7 +23,7 @@ from ..core.images import IMAGE_EXTENSIONS, is_image_file
 from ..core.inspection_log import NG
 from ..core.labels import now_iso
 from ..job_process import ProcessJob
-from .inspect_counters import RecentRate, Tally, empty_counts
+from .inspect_counters import RecentRate, Tally, empty_counts, local_time
 from .inspect_image import LogReader, render
 from .inspect_settings import InspectSettings, load_settings, save_settings
 from .inspect_view import STRIP_LENGTH, InspectView
@@ -32,7 +32,9 @@ log = logging.getLogger("afps.ui")
 
 WATCH_JOB = "afps_gui.core.line_inspection:watch_job"
 WATCHING, TAKING = "Inspecting the line", "Inspecting files"  # the two job names
-REVIEW_REFRESH_MS = 3000  # a full review refresh at most this often (without refresh_images)
+REVIEW_REFRESH_MS = (
+    5000  # a full review refresh (~25 ms) at most this often, without refresh_images
+)
 COUNTER_TICK_MS = 10_000  # parts per minute changes with the clock, not only with parts
 
 
@@ -111,7 +113,7 @@ class InspectController(QObject):
         why = self.why_not()
         n = self.since_app.counts["parts"]
         if watching:
-            status = f"{self.window.runner.current}: {n} part(s) since the app started"
+            status = f"Watching: {n} part(s) since the app started"
         else:
             status = why or ("Paused." if n else "")
         self.view.set_state(watching, not why, why, status)
@@ -185,7 +187,8 @@ class InspectController(QObject):
         opts = self.settings.watch_options(self.project.folder, folder=folder, once=True)
         return self._run(TAKING, opts)
 
-    def start(self) -> bool:
+    def start(self, **options) -> bool:
+        """Watch the chosen folder (``options``: more ``WatchOptions``, e.g. a benchmark's)."""
         if not self.settings.folder and not self.choose_folder():
             return False
         if not Path(self.settings.folder).is_dir():
@@ -194,7 +197,7 @@ class InspectController(QObject):
                 10000,
             )
             return False
-        return self._run(WATCHING, self.settings.watch_options(self.project.folder))
+        return self._run(WATCHING, self.settings.watch_options(self.project.folder, **options))
 
     def _run(self, name: str, options: dict) -> bool:
         why = self.why_not()
@@ -336,6 +339,10 @@ class InspectController(QObject):
 
     def _show_counts(self) -> None:
         self.view.counters.show_counts(self.shift, self.since_app, self.rate.per_minute())
+        self.view.shift_label.setText(f"shift started {local_time(self.shift.since)}")
+        if self.watching():
+            n = self.since_app.counts["parts"]
+            self.view.state_label.setText(f"Watching: {n} part(s) since the app started")
 
     # --- files dropped onto the window ----------------------------------------------------
 

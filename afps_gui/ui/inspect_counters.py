@@ -62,9 +62,12 @@ class Tally:
             c["ng_types"][name] = c["ng_types"].get(name, 0) + 1
 
     def per_minute(self, now: Optional[float] = None) -> float:
+        """Parts over the minutes of the period, counting its first minute as a whole one (a
+        rate over a few seconds says nothing)."""
         start = _timestamp(self.since)
-        minutes = max(((now or time.time()) - start) / 60.0, 1 / 60) if start else 0.0
-        return self.counts["parts"] / minutes if minutes else 0.0
+        if start is None:
+            return 0.0
+        return self.counts["parts"] / max(((now or time.time()) - start) / 60.0, 1.0)
 
 
 def _timestamp(iso: str) -> Optional[float]:
@@ -112,7 +115,8 @@ class CountersWidget(QWidget):
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setHorizontalSpacing(14)
         self.grid.setVerticalSpacing(2)
-        self.headers = [QLabel("This shift"), QLabel("Since app start")]
+        self.headers = [QLabel("This shift"), QLabel("Since start")]
+        self.headers[1].setToolTip("Since the app started")
         for col, header in enumerate(self.headers, start=1):
             header.setObjectName("hint")
             header.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -142,7 +146,7 @@ class CountersWidget(QWidget):
             b.setText(self._value(app, key))
             if label.parent() is None:
                 self._place()
-        self.headers[0].setText(f"This shift (from {local_time(shift.since)})")
+        self.headers[0].setToolTip(f"Since the shift started, at {local_time(shift.since)}")
         self._rows["ppm"][0].setToolTip(f"Now (last minute): {now_rate:.1f} parts/min")
 
     @staticmethod

@@ -31,7 +31,7 @@ from .thumbnails import decode_thumbnail
 from .view_data import display_levels, model_info
 
 MAX_SIDE = 1024  # the big picture is made at most this big
-THUMB_SIDE = 84
+THUMB_SIDE = 72
 OPACITY = 0.55  # of the heat map over the part
 CONTOUR_RGB = (0, 229, 255)  # the threshold outline, as in the heat-map viewer
 VERDICT_COLOURS = {OK: "#12b76a", NG: "#d92d20", None: "#98a2b3"}
@@ -187,6 +187,12 @@ class ImagePane(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         painter = QPainter(self)
+        try:
+            self._paint(painter)
+        finally:
+            painter.end()  # before the backing store flushes (PySide may free it later)
+
+    def _paint(self, painter: QPainter) -> None:
         painter.fillRect(self.rect(), QColor("#202124"))
         if self._pixmap is None:
             painter.setPen(QColor("#c0c4cc"))

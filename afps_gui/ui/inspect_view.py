@@ -35,11 +35,11 @@ FLASH_MS = 160
 ALARM_STYLE = "background: #d92d20; color: white; font-weight: 700; padding: 6px 10px;"
 
 
-def verdict_text(post: dict) -> tuple[str, str]:
-    """(big word, the line under it) of a posted result."""
+def verdict_text(post: dict, sep: str = "   ·   ") -> tuple[str, str]:
+    """(big word, the lines under it joined by ``sep``) of a posted result."""
     name = Path(post["file"]).name
     if post.get("verdict") is None:
-        return "—", f"Unreadable: {post.get('error') or 'unknown reason'}   ·   {name}"
+        return "—", f"Unreadable: {post.get('error') or 'unknown reason'}{sep}{name}"
     parts = []
     if post["verdict"] == NG:
         conf = post.get("confidence")
@@ -49,7 +49,7 @@ def verdict_text(post: dict) -> tuple[str, str]:
     if score is not None:
         parts.append(f"score {score:.1f}" + ("" if thr is None else f" / threshold {thr:.1f}"))
     parts.append(name)
-    return post["verdict"], "   ·   ".join(parts)
+    return post["verdict"], sep.join(parts)
 
 
 def _swatch(verdict: Optional[str]) -> QIcon:
@@ -86,15 +86,11 @@ class InspectView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._source_row())
-        layout.addLayout(self._options_row())
         self.alarm_bar = self._alarm_bar()
         layout.addWidget(self.alarm_bar)
-        middle = QHBoxLayout()
-        left = QVBoxLayout()
+        middle = QHBoxLayout()  # the part as large as the dock allows; the rest beside it
         self.pane = ImagePane()
-        left.addWidget(self.pane, 1)
-        left.addWidget(self._verdict_box())
-        middle.addLayout(left, 1)
+        middle.addWidget(self.pane, 1)
         middle.addWidget(self._side_panel())
         layout.addLayout(middle, 1)
         layout.addWidget(self._strip())
@@ -121,8 +117,9 @@ class InspectView(QWidget):
         row.addWidget(self.state_label, 1)
         return row
 
-    def _options_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _options(self) -> QVBoxLayout:
+        row = QVBoxLayout()
+        row.setSpacing(2)
         self.recursive_box = QCheckBox("Sub-folders")
         self.recursive_box.setToolTip("Also inspect images in folders inside the watched one")
         self.sort_box = QCheckBox("Sort into OK / NG folders")
@@ -136,7 +133,6 @@ class InspectView(QWidget):
         for box in (self.recursive_box, self.sort_box, self.jsonl_box, self.beep_box):
             box.toggled.connect(lambda _=False: self.options_changed.emit())
             row.addWidget(box)
-        row.addStretch(1)
         row.addWidget(self.follow_box)
         return row
 
@@ -159,30 +155,33 @@ class InspectView(QWidget):
     def _verdict_box(self) -> QFrame:
         box = QFrame()
         box.setObjectName("verdictBox")
-        row = QHBoxLayout(box)
-        row.setContentsMargins(8, 4, 8, 4)
+        row = QVBoxLayout(box)
+        row.setContentsMargins(6, 2, 6, 4)
+        row.setSpacing(0)
         self.verdict_label = QLabel("—")
         font = self.verdict_label.font()
         font.setPointSize(max(font.pointSize() * 3, 24))
         font.setBold(True)
         self.verdict_label.setFont(font)
-        self.verdict_label.setMinimumWidth(110)
-        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignLeft)
         row.addWidget(self.verdict_label)
-        self.detail_label = ElidedLabel("Start watching a folder to inspect the line.")
+        self.detail_label = QLabel("Start watching a folder to inspect the line.")
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setMinimumHeight(3 * self.detail_label.fontMetrics().height())
+        self.detail_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         dfont = self.detail_label.font()
-        dfont.setPointSize(int(dfont.pointSize() * 1.3))
+        dfont.setPointSize(int(dfont.pointSize() * 1.15))
         self.detail_label.setFont(dfont)
-        row.addWidget(self.detail_label, 1)
+        row.addWidget(self.detail_label)
         self.verdict_box = box
         return box
 
     def _side_panel(self) -> QWidget:
         side = QWidget()
-        side.setMinimumWidth(250)
-        side.setMaximumWidth(340)
+        side.setFixedWidth(300)
         col = QVBoxLayout(side)
         col.setContentsMargins(4, 0, 0, 0)
+        col.addWidget(self._verdict_box())
         title = QLabel("Counters")
         title.setStyleSheet("font-weight: 600;")
         col.addWidget(title)
@@ -193,8 +192,14 @@ class InspectView(QWidget):
             "Start the shift's counters from now (saved in the project)"
         )
         self.new_shift_button.clicked.connect(self.new_shift_requested)
-        col.addWidget(self.new_shift_button, 0, Qt.AlignmentFlag.AlignLeft)
+        shift_row = QHBoxLayout()
+        shift_row.addWidget(self.new_shift_button)
+        self.shift_label = QLabel("")
+        self.shift_label.setObjectName("hint")
+        shift_row.addWidget(self.shift_label, 1)
+        col.addLayout(shift_row)
         col.addStretch(1)
+        col.addLayout(self._options())
         return side
 
     def _strip(self) -> QListWidget:
@@ -205,7 +210,7 @@ class InspectView(QWidget):
         strip.setMovement(QListWidget.Movement.Static)
         strip.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
         strip.setGridSize(QSize(THUMB_SIDE + 16, THUMB_SIDE + 26))
-        strip.setFixedHeight(THUMB_SIDE + 50)
+        strip.setFixedHeight(THUMB_SIDE + 42)
         strip.setUniformItemSizes(True)
         strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         strip.itemClicked.connect(lambda item: self._clicked(item))
@@ -269,7 +274,7 @@ class InspectView(QWidget):
             item.setIcon(QIcon(QPixmap.fromImage(image)))
 
     def show_result(self, post: dict) -> None:
-        word, detail = verdict_text(post)
+        word, detail = verdict_text(post, "\n")
         self._show_verdict(post.get("verdict"), detail, word)
 
     def show_picture(self, image, note: str = "") -> None:
