@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QApplication
 from test_gui_support import JOB_TIMEOUT_MS
 from test_line_support import drop, images_of
 
@@ -70,6 +72,8 @@ def test_watch_show_count_review_relabel_pause_and_resume(
     # An NG part is in the review queue; relabelling it there is an undoable label change.
     ng = next(p for p in posts if p["verdict"] == "NG")
     review = window.review
+    # The panel shows it when the inspector turns to it (the pointer comes to it).
+    QApplication.sendEvent(review, QEvent(QEvent.Type.Enter))
     qtbot.waitUntil(lambda: review.item(ng["image"]) is not None, timeout=10_000)
     review.select(ng["image"])
     assert review.decide("Scratch")
