@@ -113,7 +113,7 @@ class CountersWidget(QWidget):
         super().__init__(parent)
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setHorizontalSpacing(14)
+        self.grid.setHorizontalSpacing(10)
         self.grid.setVerticalSpacing(2)
         self.headers = [QLabel("This shift"), QLabel("Since start")]
         self.headers[1].setToolTip("Since the app started")

@@ -164,7 +164,7 @@ class ImagePane(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(200, 160)
+        self.setMinimumSize(200, 100)
         self._pixmap: Optional[QPixmap] = None
         self._fitted: Optional[QPixmap] = None  # scaled once per size, not per paint
         self._text = "No part inspected yet."

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -91,7 +92,7 @@ class InspectView(QWidget):
         middle = QHBoxLayout()  # the part as large as the dock allows; the rest beside it
         self.pane = ImagePane()
         middle.addWidget(self.pane, 1)
-        middle.addWidget(self._side_panel())
+        middle.addWidget(self._side_scroll())
         layout.addLayout(middle, 1)
         layout.addWidget(self._strip())
         self.flash_timer = QTimer(self)
@@ -176,9 +177,20 @@ class InspectView(QWidget):
         self.verdict_box = box
         return box
 
+    def _side_scroll(self) -> QScrollArea:
+        """The side column scrolls when the dock is short, so that the Inspect tab never makes
+        the docks below it smaller than they need (the review panel at 1280 x 800)."""
+        area = QScrollArea()
+        area.setWidget(self._side_panel())
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setFixedWidth(300 + area.verticalScrollBar().sizeHint().width() + 6)
+        return area
+
     def _side_panel(self) -> QWidget:
         side = QWidget()
-        side.setFixedWidth(300)
+        side.setFixedWidth(292)
         col = QVBoxLayout(side)
         col.setContentsMargins(4, 0, 0, 0)
         col.addWidget(self._verdict_box())
