@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -35,6 +35,7 @@ from .thumbnails import ThumbnailLoader
 
 SPLITS = (ANY, "fit", "calibrate", "test", "train", "")
 IMAGE_COLUMN_ROOM = 170  # the thumbnail and a dozen characters of the name
+IMAGE_COLUMN_MIN = 130  # below this the name is gone: scroll sideways instead
 
 
 class BrowserWidget(QWidget):
@@ -69,10 +70,11 @@ class BrowserWidget(QWidget):
         header = self.view.horizontalHeader()
         # The short columns are as wide as their title and typical values need (measured in
         # the font, not fixed pixels: those cut "Confidence" and pushed "Reviewed" off the
-        # side at 1600 px); the image's name takes the rest, elided on the left.
+        # side at 1600 px); the image's name takes the rest, elided on the left, but never
+        # less than its thumbnail and a few characters: a narrow dock scrolls sideways instead.
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(COL_IMAGE, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
+        self.view.viewport().installEventFilter(self)
         for col in range(len(COLUMNS)):
             if col != COL_IMAGE:
                 self.view.setColumnWidth(col, self._column_width(col))
@@ -80,6 +82,18 @@ class BrowserWidget(QWidget):
         self.view.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         layout.addWidget(self.view, 1)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_image_column()
+        return super().eventFilter(watched, event)
+
+    def _fit_image_column(self) -> None:
+        header = self.view.horizontalHeader()
+        others = sum(header.sectionSize(c) for c in range(len(COLUMNS)) if c != COL_IMAGE)
+        width = max(IMAGE_COLUMN_MIN, self.view.viewport().width() - others)
+        if header.sectionSize(COL_IMAGE) != width:
+            header.resizeSection(COL_IMAGE, width)
 
     def _column_width(self, col: int) -> int:
         fm = self.view.fontMetrics()
