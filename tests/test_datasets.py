@@ -591,3 +591,25 @@ def test_real_magnetic_tile():
     }
     assert ds.skipped == [] and ds.has_masks
     assert all(s.mask is not None for s in ds.samples)
+
+
+# --- the layout registry -------------------------------------------------------------------
+
+
+def test_each_layout_is_one_registry_entry(tmp_path):
+    # A layout is read, detected and explained from its one entry.
+    makers = {
+        "magnetic-tile": make_magnetic_tile,
+        "mvtec": make_mvtec,
+        "visa": make_visa_folders,
+        "ksdd2": make_ksdd2,
+        "folders": make_folders,
+    }
+    assert datasets.LAYOUTS == tuple(datasets.LAYOUT_REGISTRY) == tuple(makers)
+    for name, make in makers.items():
+        assert detect_layout(make(tmp_path / name)) == name
+    (tmp_path / "odd" / "x").mkdir(parents=True)
+    with pytest.raises(DatasetError) as info:
+        detect_layout(tmp_path / "odd")
+    for spec in datasets.LAYOUT_REGISTRY.values():
+        assert f"  {spec.name:<14} {spec.help.splitlines()[0]}" in str(info.value)

@@ -415,7 +415,8 @@ def test_import_of_a_file_that_is_not_a_labels_csv(store: LabelStore, tmp_path: 
         store.import_csv(write(tmp_path / "x.csv", "a.png,Spot\n"))
     with pytest.raises(LabelStoreError, match="empty"):
         store.import_csv(write(tmp_path / "e.csv", "\n\n"))
-    with pytest.raises(LabelStoreError, match="Cannot read"):
+    # One reader, one message for both doors (datasets' wording: "cannot be read").
+    with pytest.raises(LabelStoreError, match="cannot be read"):
         store.import_csv(tmp_path / "missing.csv")
 
 

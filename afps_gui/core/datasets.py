@@ -1,9 +1,10 @@
 """Find the images of a dataset folder, their labels and masks, and split them for the method.
 
-Five layouts are read (``LAYOUTS``) and told apart by their folder shape (``detect_layout``).
-Every image becomes a ``Sample`` keyed by ``rel``, its path relative to the dataset root with
-'/' separators: that key is what the labels store remembers, so it must not depend on where the
-dataset is mounted. A labels CSV (image,label) can add or correct labels in any layout.
+Five layouts are read (``LAYOUT_REGISTRY``: one entry per layout) and told apart by their folder
+shape (``detect_layout``). Every image becomes a ``Sample`` keyed by ``rel``, its path relative
+to the dataset root with '/' separators: that key is what the labels store remembers, so it must
+not depend on where the dataset is mounted. A labels CSV (image,label; read by ``label_csv``, as
+``afps labels import`` reads it) can add or correct labels in any layout.
 
 With ``validate=True`` every image (and mask) is decoded once while loading. A file that cannot
 be used is listed in ``Dataset.skipped`` with the reason, and the rest of the dataset loads: one
@@ -12,10 +13,7 @@ bad file in a thousand must not stop an inspector.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import posixpath
 import random
 import re
 import threading
@@ -25,20 +23,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .csv_cells import unescape_cell
 from .errors import DatasetError, ImageError
 from .images import IMAGE_EXTENSIONS, check_image, load_mask
 from .jobs import Progress, check_cancel, no_progress
+from .label_csv import (
+    IMAGE_COLUMNS,
+    LABEL_COLUMNS,
+    NORMAL_WORDS,
+    is_normal_word,
+    read_label_rows,
+    read_table,
+)
 from .taxonomy import NORMAL
 
-LAYOUTS = ("magnetic-tile", "mvtec", "visa", "ksdd2", "folders")
-
-NORMAL_FOLDER_NAMES = frozenset({"good", "normal", "ok", "free"})  # folders layout, any case
+# The folders layout's normal folder (any case) is named with the labels CSV's normal words.
+NORMAL_FOLDER_NAMES = NORMAL_WORDS
 MASK_FOLDER_NAMES = frozenset({"masks", "ground_truth"})  # folders layout, any case
 UNTYPED = "(untyped)"  # the counts() key of anomalous images whose defect type is unknown
 
-# Words that a labels CSV may use for "defect-free" and for "defective, type unknown".
-_NORMAL_WORDS = NORMAL_FOLDER_NAMES | {NORMAL}
+# Words that a labels CSV may use for "defective, type unknown" (for "defect-free": NORMAL_WORDS).
 _ANOMALY_WORDS = frozenset({"anomaly", "anomalous"})
 
 # Files and folders that operating systems and tools leave behind: never worth a mention.
@@ -204,7 +207,7 @@ def resolve_type_names(names: Iterable[str] | str, known: Sequence[str]) -> list
 
 def _unknown_types_message(unknown: list[str], known: Sequence[str]) -> str:
     quoted = ", ".join(repr(n) for n in unknown)
-    normal = [n for n in unknown if _type_key(n) in _NORMAL_WORDS]
+    normal = [n for n in unknown if _type_key(n) in NORMAL_WORDS]
     note = f" {normal[0]!r} is the normal class, not a defect type." if normal else ""
     if not known:
         return f"Unknown defect type {quoted}: this dataset has no defect types.{note}"
@@ -398,17 +401,16 @@ def _scan_visa(scan: _Scan) -> None:
 
 
 def _scan_visa_csv(scan: _Scan, csv_path: Path) -> None:
-    columns = {"image": _IMAGE_COLUMNS, "label": _LABEL_COLUMNS, "mask": ("mask",)}
-    rows, _ = _read_table(csv_path, columns)
-    for line, row in rows:
-        image = _visa_path(scan.root, row.get("image", ""))
+    columns = {"image": IMAGE_COLUMNS, "label": LABEL_COLUMNS, "mask": ("mask",)}
+    for line, row in read_table(csv_path, columns):
+        image = _visa_path(scan.root, row["image"] or "")
         if image is None or not image.is_file():
-            text = row.get("image", "").strip() or "(empty)"
+            text = row["image"] or "(empty)"
             scan.warnings.append(f"image_anno.csv line {line}: image {text} not found")
             continue
-        text = row.get("label", "").strip()
-        normal = text.casefold() in _NORMAL_WORDS
-        mask = _visa_path(scan.root, row.get("mask", "")) if not normal else None
+        text = row["label"] or ""
+        normal = is_normal_word(text)
+        mask = _visa_path(scan.root, row["mask"] or "") if not normal else None
         label = NORMAL if normal else _visa_type(text)
         scan.entries.append(_Entry(image, label, not normal, mask=mask))
 
@@ -488,42 +490,98 @@ def _scan_class_folder(scan: _Scan, folder: Path, label: str, masks: dict[str, P
         scan.skip(orphan, "a mask without its image")
 
 
-_SCANNERS: dict[str, Callable[[_Scan], None]] = {
-    "magnetic-tile": _scan_magnetic_tile,
-    "mvtec": _scan_mvtec,
-    "visa": _scan_visa,
-    "ksdd2": _scan_ksdd2,
-    "folders": _scan_folders,
+# --- the layouts: one registry entry each (name, help, how to recognise it, how to read it) ---
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    name: str
+    help: str  # what the folder looks like, for the "Known layouts" message
+    detect: Callable[[Path, list[str]], bool]  # (root, its child names) -> is it this layout?
+    scan: Callable[[_Scan], None]
+
+
+def _looks_magnetic_tile(root: Path, names: list[str]) -> bool:
+    return any(n.casefold().startswith("mt_") and (root / n / "Imgs").is_dir() for n in names)
+
+
+def _looks_mvtec(root: Path, names: list[str]) -> bool:
+    return (root / "train" / "good").is_dir()
+
+
+def _looks_visa(root: Path, names: list[str]) -> bool:
+    return (root / "image_anno.csv").is_file() or (root / "Data" / "Images").is_dir()
+
+
+def _looks_ksdd2(root: Path, names: list[str]) -> bool:
+    return any(_has_ksdd2_mask(root / split) for split in ("train", "test"))
+
+
+def _looks_folders(root: Path, names: list[str]) -> bool:
+    return any(n.casefold() in NORMAL_FOLDER_NAMES and (root / n).is_dir() for n in names)
+
+
+# In detection order: the most specific shape first, the catch-all "folders" last.
+LAYOUT_REGISTRY: dict[str, LayoutSpec] = {
+    spec.name: spec
+    for spec in (
+        LayoutSpec(
+            "magnetic-tile",
+            "MT_<Type>/Imgs/<name>.jpg with <name>.png masks; MT_Free holds the normal images",
+            _looks_magnetic_tile,
+            _scan_magnetic_tile,
+        ),
+        LayoutSpec(
+            "mvtec",
+            "train/good/*.png, test/<type>/*.png (test/good is normal), ground_truth/<type>/",
+            _looks_mvtec,
+            _scan_mvtec,
+        ),
+        LayoutSpec(
+            "visa",
+            "image_anno.csv (image,label,mask) or Data/Images/Normal and Data/Images/Anomaly",
+            _looks_visa,
+            _scan_visa,
+        ),
+        LayoutSpec(
+            "ksdd2",
+            "train/ and test/ holding NNNNN.png with NNNNN_GT.png masks",
+            _looks_ksdd2,
+            _scan_ksdd2,
+        ),
+        LayoutSpec(
+            "folders",
+            "a folder of normal images named good, normal, ok or free, and one folder per\n"
+            "defect type (masks optional, in masks/<type>/ or as <stem>_mask.png)",
+            _looks_folders,
+            _scan_folders,
+        ),
+    )
 }
+LAYOUTS = tuple(LAYOUT_REGISTRY)
+
+
+def _layout_help() -> str:
+    lines = ["Known layouts:"]
+    for spec in LAYOUT_REGISTRY.values():
+        first, *more = spec.help.split("\n")
+        lines.append(f"  {spec.name:<14} {first}")
+        lines += [" " * 17 + line for line in more]
+    return "\n".join(lines)
 
 
 # --- telling the layouts apart -------------------------------------------------------------
-
-_LAYOUT_HELP = """Known layouts:
-  magnetic-tile  MT_<Type>/Imgs/<name>.jpg with <name>.png masks; MT_Free holds the normal images
-  mvtec          train/good/*.png, test/<type>/*.png (test/good is normal), ground_truth/<type>/
-  visa           image_anno.csv (image,label,mask) or Data/Images/Normal and Data/Images/Anomaly
-  ksdd2          train/ and test/ holding NNNNN.png with NNNNN_GT.png masks
-  folders        a folder of normal images named good, normal, ok or free, and one folder per
-                 defect type (masks optional, in masks/<type>/ or as <stem>_mask.png)"""
 
 
 def detect_layout(root: str | os.PathLike) -> str:
     """The layout of ``root`` from its folder shape; DatasetError explains the layouts if none."""
     root = _check_root(root)
     names = _child_names(root)
-    if any(n.casefold().startswith("mt_") and (root / n / "Imgs").is_dir() for n in names):
-        return "magnetic-tile"
-    if (root / "train" / "good").is_dir():
-        return "mvtec"
-    if (root / "image_anno.csv").is_file() or (root / "Data" / "Images").is_dir():
-        return "visa"
-    if any(_has_ksdd2_mask(root / split) for split in ("train", "test")):
-        return "ksdd2"
-    if any(n.casefold() in NORMAL_FOLDER_NAMES and (root / n).is_dir() for n in names):
-        return "folders"
+    for spec in LAYOUT_REGISTRY.values():
+        if spec.detect(root, names):
+            return spec.name
     raise DatasetError(
-        f"{root} does not look like a dataset.{_layout_hint(root, names)}\n\n{_LAYOUT_HELP}"
+        f"{root} does not look like a dataset.{_layout_hint(root, names)}\n\n{_layout_help()}"
     )
 
 
@@ -547,9 +605,9 @@ def _has_ksdd2_mask(folder: Path) -> bool:
 def _layout_hint(root: Path, names: list[str]) -> str:
     """A guess at what the user meant, when the folder is one level off or unsorted."""
     subdirs = [root / n for n in names if (root / n).is_dir()]
-    if any((d / "train" / "good").is_dir() for d in subdirs):
+    if any(_looks_mvtec(d, []) for d in subdirs):
         return " It holds MVTec AD categories: choose one category folder (e.g. 'bottle')."
-    if any((d / "image_anno.csv").is_file() or (d / "Data" / "Images").is_dir() for d in subdirs):
+    if any(_looks_visa(d, []) for d in subdirs):
         return " It holds VisA categories: choose one category folder (e.g. 'candle')."
     if any(Path(n).suffix.lower() in IMAGE_EXTENSIONS for n in names):
         return (
@@ -603,7 +661,7 @@ def load_dataset(
     layout = _choose_layout(root, layout)
     progress(0, 1, f"Looking for images ({layout} layout)")
     scan = _Scan(root, cancel)
-    _SCANNERS[layout](scan)
+    LAYOUT_REGISTRY[layout].scan(scan)
     if labels_csv is not None:
         _apply_labels_csv(scan, Path(labels_csv))
     entries = _known_entries(scan)
@@ -726,109 +784,27 @@ def _require_usable(dataset: Dataset) -> None:
 
 # --- labels CSV ----------------------------------------------------------------------------
 
-_IMAGE_COLUMNS = ("image", "path", "file", "filename")
-_LABEL_COLUMNS = ("label", "class", "type", "defect")
-
 
 def read_labels_csv(
     path: str | os.PathLike, *, root: str | os.PathLike | None = None
 ) -> dict[str, str]:
     """{image: label} from a CSV with a header naming the columns image and label.
 
-    Image paths are relative to the dataset root ('/' or '\\'); absolute paths under ``root``
-    are made relative. Labels for "defect-free" (normal, good, ok, free) become NORMAL. Rows
-    that cannot be used are dropped (``load_dataset`` reports them as warnings); DatasetError
-    only when the file as a whole is unusable.
+    Read by ``label_csv.read_label_rows``, the reader ``afps labels import`` uses too: image
+    paths relative to the dataset root ('/' or '\\'), absolute ones under ``root`` made
+    relative; "defect-free" words (normal, good, ok, free) become NORMAL. Rows that cannot be
+    used are dropped (``load_dataset`` reports them as warnings); DatasetError only when the
+    file as a whole is unusable.
     """
     labels, _problems = _read_labels(Path(path), None if root is None else Path(root))
     return labels
 
 
 def _read_labels(path: Path, root: Path | None) -> tuple[dict[str, str], list[str]]:
-    rows, total = _read_table(path, {"image": _IMAGE_COLUMNS, "label": _LABEL_COLUMNS})
-    labels: dict[str, str] = {}
-    problems: list[str] = []
-    for line, row in rows:
-        key = _labels_key(row["image"], root)
-        label = row["label"].strip()
-        if key is None or not label:
-            problems.append(f"line {line}: needs both an image path (under the root) and a label")
-            continue
-        label = NORMAL if label.casefold() in _NORMAL_WORDS else label
-        if labels.get(key, label) != label:
-            problems.append(f"line {line}: {key} labelled again, now {label!r} (the last wins)")
-        labels[key] = label
-    if total and not labels:
+    rows, problems = read_label_rows(path, root)
+    if problems and not rows:
         raise DatasetError(f"The labels file {path} has no usable row: {problems[0]}.")
-    return labels, problems
-
-
-def _read_table(path: Path, columns: dict[str, tuple[str, ...]]) -> tuple[list, int]:
-    """([(line number, {column: text})], number of data rows) from a CSV with a header row.
-
-    The first of each ``columns`` alias found in the header is used; the delimiter may be ','
-    ';' or tab (spreadsheet exports vary by locale). A missing column is a DatasetError.
-    """
-    text = _read_text(path)
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise DatasetError(f"The labels file {path} is empty; it needs a header row image,label.")
-    delimiter = max(",;\t", key=lines[0].count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [cell.strip().casefold() for cell in next(reader)]
-    where = {name: _column(header, aliases) for name, aliases in columns.items()}
-    missing = [n for n, i in where.items() if i is None and n in ("image", "label")]
-    if missing:
-        raise DatasetError(
-            f"The labels file {path} has no {' or '.join(missing)} column: its first row must name"
-            f" the columns (image,label); it reads {lines[0].strip()!r}."
-        )
-    rows = []
-    for row in reader:
-        if any(cell.strip() for cell in row):
-            # Cells that the app (or a spreadsheet) quoted against formula injection read back
-            # as they were written.
-            cells = {
-                n: unescape_cell(row[i]) if i is not None and i < len(row) else ""
-                for n, i in where.items()
-            }
-            rows.append((reader.line_num, cells))
-    return rows, len(rows)
-
-
-def _column(header: list[str], aliases: tuple[str, ...]) -> int | None:
-    for alias in aliases:
-        if alias in header:
-            return header.index(alias)
-    return None
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
-    except UnicodeDecodeError:
-        raise DatasetError(
-            f"The labels file {path} is not UTF-8 text; save it as CSV UTF-8."
-        ) from None
-    except OSError as exc:
-        raise DatasetError(
-            f"The labels file {path} cannot be read: {exc.strerror or exc}."
-        ) from None
-
-
-def _labels_key(text: str, root: Path | None) -> str | None:
-    """The dataset-relative POSIX key of a path from a labels CSV, or None if unusable."""
-    text = text.strip().replace("\\", "/")
-    if not text:
-        return None
-    if Path(text).is_absolute():
-        if root is None:
-            return None
-        path = Path(os.path.abspath(text))
-        base = Path(os.path.abspath(root))
-        return path.relative_to(base).as_posix() if _is_under(path, base) else None
-    key = posixpath.normpath(text)
-    return None if key.startswith("..") else key
+    return {row.image: row.label for row in rows}, problems
 
 
 def _apply_labels_csv(scan: _Scan, csv_path: Path) -> None:

@@ -21,11 +21,9 @@ import contextlib
 import csv
 import errno
 import getpass
-import io
 import json
 import math
 import os
-import posixpath
 import re
 import shutil
 import sqlite3
@@ -36,9 +34,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .csv_cells import escape_row, unescape_cell
+from .csv_cells import escape_row
 from .errors import AfpsError, LabelStoreError
 from .jobs import atomic_write
+from .label_csv import clean_image, read_label_rows
 from .taxonomy import DEFAULT_TYPES, NORMAL, PALETTE, colour_for
 
 SCHEMA_VERSION = 1
@@ -138,26 +137,7 @@ def os_user() -> str:
     return name or "unknown"
 
 
-_DRIVE = re.compile(r"^[A-Za-z]:")
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
-
-
-def clean_image(image: str) -> str:
-    """Normalise an image key to a POSIX path relative to the dataset root, or raise.
-
-    Backslashes become slashes so that a CSV written on Windows matches the same images.
-    """
-    if not isinstance(image, str) or not image.strip():
-        raise LabelStoreError("An image path is empty.")
-    path = image.replace("\\", "/")
-    if path.startswith("/") or _DRIVE.match(path):
-        raise LabelStoreError(
-            f"{image!r} is an absolute path; image paths must be relative to the dataset root."
-        )
-    norm = posixpath.normpath(path)
-    if norm in (".", "..") or norm.startswith("../"):
-        raise LabelStoreError(f"{image!r} points outside the dataset root.")
-    return norm
 
 
 def clean_type_name(name: str) -> str:
@@ -1220,16 +1200,17 @@ class LabelStore:
         ``image``/``label`` header, is an error. Absolute paths under ``root`` are made relative.
         With ``create_types=True`` unknown types are added (in the same change) instead.
         """
-        rows, bad = _read_label_csv(Path(path), root)
+        rows, bad = read_label_rows(path, root)
         with self._write() as conn:
             wanted, unknown_images, unknown_types, new_types = {}, [], [], []
-            for line, image, label in rows:
+            for row in rows:
+                image, label = row.image, row.label
                 if known_images is not None and image not in known_images:
                     unknown_images.append(image)
                     continue
                 canonical = self._canonical_or_none(conn, label, new_types)
                 if canonical is None and create_types:
-                    canonical = self._new_import_type(label, line, new_types, bad)
+                    canonical = self._new_import_type(label, row.line, new_types, bad)
                 if canonical is None:
                     if label.casefold() not in {t.casefold() for t in unknown_types}:
                         unknown_types.append(label)
@@ -1282,9 +1263,6 @@ class LabelStore:
 
 # ------------------------------------------------------------------------- CSV reading
 
-_IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path", "relpath")
-_LABEL_COLUMNS = ("label", "class", "type", "defect", "defect_type")
-
 
 def refuse_overwrite(target: Path, overwrite: bool) -> None:
     if target.exists() and not overwrite:
@@ -1292,105 +1270,3 @@ def refuse_overwrite(target: Path, overwrite: bool) -> None:
             f"{target} already exists. Choose another file name, or confirm that it may be "
             "replaced."
         )
-
-
-def _decode(data: bytes) -> str:
-    """Text of a CSV from UTF-8 (with or without BOM), UTF-16 (Excel's "Unicode") or cp1252."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    for encoding in ("utf-8-sig", "cp1252"):
-        with contextlib.suppress(UnicodeDecodeError):
-            return data.decode(encoding)
-    return data.decode("latin-1")
-
-
-def _delimiter(text: str) -> str:
-    """Excel in many European locales writes ";" (or tabs) instead of ","."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if "," not in first:
-        if ";" in first:
-            return ";"
-        if "\t" in first:
-            return "\t"
-    return ","
-
-
-def _column(header: list[str], names: tuple[str, ...]) -> int | None:
-    wanted = [h.strip().lstrip("\ufeff").casefold() for h in header]
-    return next((wanted.index(n) for n in names if n in wanted), None)
-
-
-def _relative(image: str, root: str | os.PathLike | None) -> str:
-    """An absolute path under ``root`` made relative to it; anything else as it is."""
-    if root is None:
-        return image
-    path = image.replace("\\", "/")
-    base = str(root).replace("\\", "/").rstrip("/") + "/"
-    if path.startswith(base):
-        return path[len(base) :]
-    if _DRIVE.match(base) and path.casefold().startswith(base.casefold()):
-        return path[len(base) :]  # Windows paths ignore case
-    return image
-
-
-def _read_label_csv(
-    path: Path, root: str | os.PathLike | None
-) -> tuple[list[tuple[int, str, str]], list[str]]:
-    """(line, image, label) rows of a labels CSV, and a "line N: reason" for each bad row.
-
-    A later row for the same image wins, and the earlier one is reported.
-    """
-    try:
-        text = _decode(path.read_bytes())
-    except OSError as exc:
-        raise LabelStoreError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    rows: dict[str, tuple[int, str, str]] = {}
-    bad: list[str] = []
-    try:
-        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
-        if header is None:
-            raise LabelStoreError(
-                f"{path} is empty; a labels CSV starts with the line image,label."
-            )
-        i_col, l_col = _column(header, _IMAGE_COLUMNS), _column(header, _LABEL_COLUMNS)
-        if i_col is None or l_col is None:
-            raise LabelStoreError(
-                f"{path} has no image and label columns; its first line must be a header "
-                f"such as image,label (found: {','.join(header)[:80]})."
-            )
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            parsed = _parse_row(row, i_col, l_col, root)
-            if isinstance(parsed, str):
-                bad.append(f"line {reader.line_num}: {parsed}")
-                continue
-            image, label = parsed
-            if image in rows:
-                bad.append(
-                    f"line {rows[image][0]}: {image} is listed again on line {reader.line_num}; "
-                    "the later row is used."
-                )
-            rows[image] = (reader.line_num, image, label)
-    except csv.Error as exc:
-        raise LabelStoreError(f"{path} is not a readable CSV file: {exc}.") from exc
-    return list(rows.values()), bad
-
-
-def _parse_row(
-    row: list[str], i_col: int, l_col: int, root: str | os.PathLike | None
-) -> tuple[str, str] | str:
-    """(image, label) from one CSV row, or the reason the row cannot be used."""
-    if len(row) <= max(i_col, l_col):
-        return "too few columns"
-    # Unquote what export_csv (or a spreadsheet) escaped so that '=2+3 reads back as =2+3.
-    image, label = unescape_cell(row[i_col].strip()), unescape_cell(row[l_col].strip())
-    if not image:
-        return "no image path"
-    if not label:
-        return f"no label for {image}"
-    try:
-        return clean_image(_relative(image, root)), label
-    except LabelStoreError as exc:
-        return str(exc)
