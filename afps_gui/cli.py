@@ -240,6 +240,8 @@ def check_output(option: str, path, kind: str) -> None:
             )
         if not os.access(parent, os.W_OK | os.X_OK):
             raise AfpsError(f"argument {option}: cannot create {text}: {parent} is not writable.")
+    except RuntimeError:  # pathlib's expanduser: "~name" of a user this machine does not have
+        raise AfpsError(f"argument {option}: {_shown(text)} names no known user's home.") from None
     except OSError as exc:
         raise AfpsError(
             f"argument {option}: cannot use {_shown(text)}: {exc.strerror or exc}"
@@ -623,32 +625,26 @@ def cmd_train(args) -> int:
             "train needs DATA --padim MODEL.pt --classes A,B --out CLASSIFIER.pt (or --project DIR)."
         )
     from .core.datasets import split_anomalies
-    from .core.metrics import classification_report
     from .core.padim import PadimModel
-    from .core.pipeline import build_examples, train_classifier
+    from .core.pipeline import train_and_test
 
     ds = load_data(args)
     classes = ds.resolve_types(args.classes)
+    # The split, embedding, training and testing of the app's training (pipeline.train_project).
     train, test = split_anomalies(
         [s for s in ds.anomalies() if s.label in classes],
         args.seed,
         test_fraction=args.test_fraction,
     )
     padim = PadimModel.load(args.padim, device=args.device)
-    looks = config.strategy in ("auto", "region")
-    with progress_bar("Embedding", args.quiet) as bar:
-        tr, _ = build_examples(padim, train, classes, progress=bar, looks=looks)
-        te, _ = build_examples(padim, test, classes, looks=looks)
     with progress_bar("Training", args.quiet) as bar:
-        clf, _, choice = train_classifier(tr, classes, config, device=args.device, progress=bar)
-    if choice:
-        print_choice(choice)
-    preds = clf.predict(te)
-    metrics = classification_report([e.label for e in te], [p.index for p in preds], classes)
-    clf.save(args.out, extra={"metrics": metrics, "choice": choice})
-    _print_metrics(metrics)
-    print(f"FLOPs per image {clf.flops() / 1e6:.1f}M; wrote {args.out}")
-    write_json(args.json, metrics)
+        res = train_and_test(padim, train, test, classes, config, device=args.device, progress=bar)
+    if res.choice:
+        print_choice(res.choice)
+    res.clf.save(args.out, extra={"metrics": res.metrics, "choice": res.choice})
+    _print_metrics(res.metrics)
+    print(f"FLOPs per image {res.clf.flops() / 1e6:.1f}M; wrote {args.out}")
+    write_json(args.json, res.metrics)
     return 0
 
 
@@ -671,13 +667,11 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_predict(args) -> int:
-    from .core.classifiers import load_classifier_file, needs_looks
+    from .core.classifiers import load_classifier_file
     from .core.csv_cells import escape_cell
-    from .core.images import is_image_file, load_image
+    from .core.images import is_image_file
     from .core.jobs import atomic_write
-    from .core.overlay import render_overlay, save_overlay
     from .core.padim import PadimModel
-    from .core.pipeline import example_of
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -693,34 +687,7 @@ def cmd_predict(args) -> int:
         raise AfpsError(f"{args.csv} exists already: choose another name or pass --overwrite.")
     padim = PadimModel.load(args.padim, device=args.device)
     clf = load_classifier_file(args.classifier, device=args.device) if args.classifier else None
-    rows = []
-    with progress_bar("Predicting", args.quiet) as bar:
-        for path, score in padim.score_items(
-            paths, keep_embeddings=clf is not None, progress=bar, skipped=skipped
-        ):
-            anomalous = padim.is_anomalous(score.score) if padim.threshold is not None else None
-            row = {
-                "image": str(path.relative_to(folder)),
-                "score": round(score.score, 4),
-                "normalised": round(float(padim.normalise(score.score)), 4),
-                "anomalous": anomalous,
-                "type": "",
-                "confidence": "",
-            }
-            if clf is not None and anomalous:
-                p = clf.predict([example_of(padim, path, score, looks=needs_looks(clf))])[0]
-                row.update(type=p.label, confidence=round(p.confidence, 4))
-            rows.append(row)
-            if args.overlays:
-                vmax = max(score.score, (padim.threshold or score.score) * 1.5)
-                pix = render_overlay(
-                    load_image(path), score.map, padim.threshold, padim.score_floor, vmax
-                )
-                save_overlay(
-                    Path(args.overlays) / (row["image"].replace("/", "__") + ".png"),
-                    pix,
-                    overwrite=args.overwrite,
-                )
+    rows = _predict_rows(args, folder, paths, skipped, padim, clf)
     with atomic_write(args.csv) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["image"])
         writer.writeheader()
@@ -743,6 +710,53 @@ def cmd_predict(args) -> int:
         },
     )
     return 0 if rows else EXIT_ERROR
+
+
+def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
+    """One row per scored image; the anomalous ones typed in batches of 32, as the project's
+    scoring does (pipeline.BatchClassifying): a row's type is filled in when its batch runs."""
+    from .core.classifiers import needs_looks
+    from .core.pipeline import BatchClassifying, example_of
+
+    def typed(row: dict, _score: float, p) -> None:
+        row.update(type=p.label, confidence=round(p.confidence, 4))
+
+    classifying = BatchClassifying(clf, typed) if clf is not None else None
+    looks = clf is not None and needs_looks(clf)
+    rows = []
+    with progress_bar("Predicting", args.quiet) as bar:
+        for path, score in padim.score_items(
+            paths, keep_embeddings=clf is not None, progress=bar, skipped=skipped
+        ):
+            anomalous = padim.is_anomalous(score.score) if padim.threshold is not None else None
+            row = {
+                "image": str(path.relative_to(folder)),
+                "score": round(score.score, 4),
+                "normalised": round(float(padim.normalise(score.score)), 4),
+                "anomalous": anomalous,
+                "type": "",
+                "confidence": "",
+            }
+            rows.append(row)
+            if classifying is not None and anomalous:
+                classifying.add(row, score.score, example_of(padim, path, score, looks=looks))
+            if args.overlays:
+                _save_overlay(
+                    args.overlays, args.overwrite, padim, path, score.map, score.score, row["image"]
+                )
+        if classifying is not None:
+            classifying.flush()
+    return rows
+
+
+def _save_overlay(folder, overwrite: bool, padim, path: Path, amap, score: float, name: str):
+    """The heat map over the image as ``folder/<name with '/' as '__'>.png`` (predict, report)."""
+    from .core.images import load_image
+    from .core.overlay import render_overlay, save_overlay
+
+    vmax = max(score, (padim.threshold or score) * 1.5)
+    pix = render_overlay(load_image(path), amap, padim.threshold, padim.score_floor, vmax)
+    save_overlay(Path(folder) / (name.replace("/", "__") + ".png"), pix, overwrite=overwrite)
 
 
 def _relative(path, folder: Path) -> str:
@@ -887,22 +901,11 @@ def cmd_labels(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .core.report import write_report
+    from .core.pipeline import saved_threshold
+    from .core.report import project_rows, write_report
 
     with _open_project(args.project, write=False) as project:
-        scores = project.cache.scores()
-        threshold = _project_threshold(project)
-        rows = [
-            {
-                "image": s.rel,
-                "score": scores.get(s.rel),
-                "anomalous": (scores[s.rel] > threshold)
-                if s.rel in scores and threshold is not None
-                else None,
-                "dataset_label": s.label,
-            }
-            for s in project.dataset.samples
-        ]
+        rows = project_rows(project, saved_threshold(project))
         write_report(project.store, rows, args.csv, args.json, overwrite=args.overwrite)
         print(
             f"wrote a report of {len(rows)} images to {args.csv}"
@@ -913,33 +916,18 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _project_threshold(project) -> Optional[float]:
-    from .core.pipeline import load_padim
-
-    try:
-        return load_padim(project).threshold
-    except AfpsError:
-        return None
-
-
 def _write_overlays(project, folder, overwrite, quiet) -> None:
-    from .core.images import load_image
-    from .core.overlay import render_overlay, save_overlay
     from .core.padim import smooth_map
     from .core.pipeline import load_padim
     from .core.preprocess import Box
 
-    padim = load_padim(project)
+    padim = load_padim(project, summary=True)  # cached maps need no Gaussians
     samples = [s for s in project.dataset.samples if project.cache.get(s.rel) is not None]
     with progress_bar("Overlays", quiet) as bar:
         for i, s in enumerate(samples):
             cached = project.cache.get(s.rel)
             amap = smooth_map(cached.patch_map, Box(*cached.box), padim.config)
-            vmax = max(cached.score, (padim.threshold or cached.score) * 1.5)
-            pix = render_overlay(load_image(s.path), amap, padim.threshold, padim.score_floor, vmax)
-            save_overlay(
-                Path(folder) / (s.rel.replace("/", "__") + ".png"), pix, overwrite=overwrite
-            )
+            _save_overlay(folder, overwrite, padim, s.path, amap, cached.score, s.rel)
             bar(i + 1, len(samples), s.rel)
 
 

@@ -237,3 +237,23 @@ def test_predict_csv_quotes_cells_a_spreadsheet_would_run(data, tmp_path):
     assert run("predict", folder, "--padim", padim, "--csv", csv_path, "--quiet") == 0
     (row,) = list(csv.DictReader(csv_path.open()))
     assert row["image"] == "'=HYPERLINK(1).png"
+
+
+def test_report_rows_follow_the_one_threshold_rule():
+    # `afps report` and the app's Export report build their rows with core.report.project_rows:
+    # anomalous strictly above the threshold (padim.is_anomalous), None when either is unknown.
+    from types import SimpleNamespace
+
+    from afps_gui.core.padim import is_anomalous
+    from afps_gui.core.report import project_rows
+
+    samples = [SimpleNamespace(rel=r, label=None) for r in ("hi.png", "at.png", "none.png")]
+    project = SimpleNamespace(
+        cache=SimpleNamespace(scores=lambda: {"hi.png": 2.5, "at.png": 2.0}),
+        dataset=SimpleNamespace(samples=samples),
+    )
+    rows = project_rows(project, 2.0)
+    assert [r["anomalous"] for r in rows] == [True, False, None]
+    assert [r["anomalous"] for r in project_rows(project, None)] == [None, None, None]
+    assert is_anomalous(2.0, 2.0) is False and is_anomalous(2.0001, 2.0) is True
+    assert set(rows[0]) == {"image", "score", "anomalous", "dataset_label"}

@@ -94,6 +94,17 @@ class FitReport:
     seconds: float = 0.0
 
 
+def is_anomalous(score: float, threshold: float) -> bool:
+    """The one OK/NG rule: a score strictly above the threshold is anomalous (NG). Every front
+    end (heat map, review, reports, CLI, line) asks here; ``best_f1_threshold`` is chosen for it."""
+    return bool(score > threshold)
+
+
+def anomalous_or_none(score: Optional[float], threshold: Optional[float]) -> Optional[bool]:
+    """``is_anomalous`` where either may be missing (no score cached, no model yet): None."""
+    return None if score is None or threshold is None else is_anomalous(score, threshold)
+
+
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
     radius = int(4 * sigma + 0.5)
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
@@ -482,7 +493,7 @@ class PadimModel:
         thr = self.threshold if threshold is None else threshold
         if thr is None:
             raise AfpsError("No threshold yet: calibrate the model on held-out images.")
-        return bool(score > thr)
+        return is_anomalous(score, thr)
 
     # --- files ------------------------------------------------------------------------------
 

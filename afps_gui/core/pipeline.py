@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -361,10 +361,26 @@ def fit_project(
     )
 
 
-def load_padim(project: Project) -> PadimModel:
+def load_padim(project: Project, *, summary: bool = False) -> PadimModel:
+    """The project's anomaly model; ``summary=True`` reads only its settings, threshold and
+    score scale (``PadimModel.load_summary``): enough to draw cached maps, not to score."""
     if not project.padim_path.is_file():
         raise AfpsError("No anomaly model yet: fit PaDiM on the normal images first.")
+    if summary:
+        return PadimModel.load_summary(project.padim_path)
     return PadimModel.load(project.padim_path, device=project.settings.device)
+
+
+def saved_threshold(project: Project) -> Optional[float]:
+    """The anomaly threshold saved with the project's model, or None when there is no (readable)
+    model. Reads only the settings: a full load copies the whole file (373 MB at 224 x 224)."""
+    if not project.padim_path.is_file():
+        return None
+    try:
+        threshold = PadimModel.load_summary(project.padim_path).threshold
+    except AfpsError:
+        return None
+    return None if threshold is None else float(threshold)
 
 
 def saved_models_summary(project: Project) -> dict:
@@ -409,24 +425,36 @@ class ScoreResult:
     skipped: list[tuple[str, str]]
 
 
-class _Classifying:
+class BatchClassifying:
     """Anomalous images waiting for the classifier: one call per 32 images, far cheaper than
-    one per image. Each answer becomes a stored prediction."""
+    one per image. Each answer goes to ``on_result(key, score, prediction)``: the project keeps
+    it as a stored prediction, ``afps predict`` writes it in its row."""
 
-    def __init__(self, clf: Classifier, clf_id: str, preds: list[StoredPrediction]):
-        self.clf, self.clf_id, self.preds = clf, clf_id, preds
-        self.pending: list[tuple[str, float, Example]] = []
+    BATCH = 32
 
-    def add(self, rel: str, score: float, example: Example) -> None:
-        self.pending.append((rel, score, example))
-        if len(self.pending) >= 32:
+    def __init__(self, clf: Classifier, on_result: Callable[[Any, float, Any], None]):
+        self.clf, self.on_result = clf, on_result
+        self.pending: list[tuple[Any, float, Example]] = []
+
+    def add(self, key: Any, score: float, example: Example) -> None:
+        self.pending.append((key, score, example))
+        if len(self.pending) >= self.BATCH:
             self.flush()
 
     def flush(self) -> None:
         found = self.clf.predict([ex for _, _, ex in self.pending]) if self.pending else []
-        for (rel, score, _), p in zip(self.pending, found):
-            self.preds.append(StoredPrediction(rel, p.label, p.confidence, score, self.clf_id))
+        for (key, score, _), p in zip(self.pending, found):
+            self.on_result(key, score, p)
         self.pending.clear()
+
+
+def _storing(clf: Classifier, clf_id: str, preds: list[StoredPrediction]) -> BatchClassifying:
+    """Batches whose answers become the project's stored predictions."""
+
+    def keep(rel: str, score: float, p) -> None:
+        preds.append(StoredPrediction(rel, p.label, p.confidence, score, clf_id))
+
+    return BatchClassifying(clf, keep)
 
 
 def normal_prediction(padim: PadimModel, rel: str, score: float, padim_id: str) -> StoredPrediction:
@@ -458,7 +486,7 @@ def score_project(
     preds: list[StoredPrediction] = []
     skipped: list[tuple[str, str]] = []
     n_anom = 0
-    classifying = _Classifying(clf, clf_id, preds) if clf is not None else None
+    classifying = _storing(clf, clf_id, preds) if clf is not None else None
     looks = needs_looks(clf)
 
     for sample, score in padim.score_items(
@@ -510,7 +538,7 @@ def reclassify_project(
         r: known[r] for r in anomalous if r in known and (known[r].look is not None or not looks)
     }
     preds: list[StoredPrediction] = []
-    classifying = _Classifying(clf, default_model_id(project.classifier_path), preds)
+    classifying = _storing(clf, default_model_id(project.classifier_path), preds)
     for rel, example in ready.items():
         classifying.add(rel, entries[rel]["score"], example)
     todo = [samples[r] for r in anomalous if r not in ready]
@@ -574,6 +602,66 @@ def train_classifier(
     return clf, history, choice
 
 
+@dataclass
+class Trained:
+    clf: Classifier
+    history: TrainHistory
+    choice: Optional[dict]  # model_choice.Choice.as_dict() when the labels chose
+    metrics: dict  # on the held-out images; {} when there are none
+    train_ex: list[Example]
+    test_ex: list[Example]
+
+
+def train_and_test(
+    padim: PadimModel,
+    train: Sequence[Sample],
+    test: Sequence[Sample],
+    classes: Sequence[str],
+    config: ClassifierConfig,
+    *,
+    device: str = "auto",
+    progress: Progress = no_progress,
+    cancel=None,
+    on_epoch: Optional[Callable[[EpochStats], None]] = None,
+) -> Trained:
+    """Embed the training and held-out images, train on the first (the held-out ones reported
+    per epoch) and test on the second. The app's training and ``afps train DATA`` both run
+    this, on a ``split_anomalies`` split, so their metrics compare."""
+    looks = config.strategy in (AUTO, "region")
+    train_ex, _ = build_examples(
+        padim,
+        train,
+        classes,
+        progress=_stage(progress, 0, 0.22, "Embedding training images"),
+        cancel=cancel,
+        looks=looks,
+    )
+    test_ex, _ = build_examples(
+        padim,
+        test,
+        classes,
+        progress=_stage(progress, 0.22, 0.33, "Embedding test images"),
+        cancel=cancel,
+        looks=looks,
+    )
+    if not train_ex:
+        raise AfpsError("None of the labelled training images could be read: see the log.")
+    clf, history, choice = train_classifier(
+        train_ex,
+        classes,
+        config,
+        val=test_ex,
+        device=device,
+        progress=_stage(progress, 0.33, 1.0),
+        cancel=cancel,
+        on_epoch=on_epoch,
+    )
+    preds = clf.predict(test_ex)
+    labels = [e.label for e in test_ex]
+    metrics = classification_report(labels, [p.index for p in preds], classes) if test_ex else {}
+    return Trained(clf, history, choice, metrics, train_ex, test_ex)
+
+
 def train_project(
     project: Project,
     config: Optional[ClassifierConfig] = None,
@@ -598,71 +686,34 @@ def train_project(
         )
     padim = load_padim(project)
     t0 = time.perf_counter()
-    looks = config.strategy in (AUTO, "region")
-    train_ex, _ = build_examples(
-        padim,
-        train,
-        classes,
-        progress=_stage(progress, 0, 0.2, "Embedding training images"),
-        cancel=cancel,
-        looks=looks,
-    )
-    test_ex, _ = build_examples(
-        padim,
-        test,
-        classes,
-        progress=_stage(progress, 0.2, 0.3, "Embedding test images"),
-        cancel=cancel,
-        looks=looks,
-    )
-    if not train_ex:
-        raise AfpsError("None of the labelled training images could be read: see the log.")
-    clf, history, choice = train_classifier(
-        train_ex,
-        classes,
-        config,
-        val=test_ex,
-        device=project.settings.device,
-        progress=_stage(progress, 0.3, 0.9),
-        cancel=cancel,
+    device, to_90 = project.settings.device, _stage(progress, 0, 0.9)
+    t = train_and_test(
+        padim, train, test, classes, config, device=device, progress=to_90, cancel=cancel,
         on_epoch=on_epoch,
-    )
-    preds = clf.predict(test_ex)
-    metrics = (
-        classification_report([e.label for e in test_ex], [p.index for p in preds], classes)
-        if test_ex
-        else {}
-    )
+    )  # fmt: skip
     previous = _previous_metrics(project)
     check_cancel(cancel)
-    clf.save(
-        project.classifier_path,
-        extra={
-            "metrics": metrics,
-            "n_train": len(train_ex),
-            "choice": choice,
-            "history": [asdict(e) for e in history.epochs],  # the curves, after a restart too
-        },
-    )
+    history = [asdict(e) for e in t.history.epochs]  # the curves, after a restart too
+    extra = {"metrics": t.metrics, "n_train": len(t.train_ex), "choice": t.choice}
+    t.clf.save(project.classifier_path, extra={**extra, "history": history})
+    changed = _reclassified(project, padim, t, progress, cancel)
+    return TrainResult(
+        t.metrics, previous, t.history, t.clf.flops(), len(t.train_ex), len(t.test_ex), changed,
+        time.perf_counter() - t0, t.choice, asdict(t.clf.config),
+    )  # fmt: skip
+
+
+def _reclassified(
+    project: Project, padim: PadimModel, t: Trained, progress: Progress, cancel
+) -> list[tuple[str, Optional[str], str]]:
+    """Classify the anomalous images again with the new classifier; (image, old, new) changed."""
     old = {k: v.label for k, v in project.store.predictions().items()}
-    known = {ex.name: ex for ex in train_ex + test_ex}
+    known = {ex.name: ex for ex in t.train_ex + t.test_ex}
     last = _stage(progress, 0.9, 1.0, "Classifying anomalous images")
-    if not reclassify_project(project, padim, clf, known, last, cancel):
+    if not reclassify_project(project, padim, t.clf, known, last, cancel):
         score_project(project, progress=_stage(progress, 0.9, 1.0, "Scoring"), cancel=cancel)
     new = {k: v.label for k, v in project.store.predictions().items()}
-    changed = [(k, old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v]
-    return TrainResult(
-        metrics,
-        previous,
-        history,
-        clf.flops(),
-        len(train_ex),
-        len(test_ex),
-        changed,
-        time.perf_counter() - t0,
-        choice,
-        asdict(clf.config),
-    )
+    return [(k, old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v]
 
 
 def _previous_metrics(project: Project) -> Optional[dict]:

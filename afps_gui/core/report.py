@@ -1,8 +1,8 @@
 """The inspection report: scores, predictions and human labels of a set of images, as CSV and JSON.
 
 The caller supplies one row per image (at least ``image``, ``score`` and ``anomalous``, plus any
-columns of its own, which are kept); the report joins what the labels store knows about each
-image. Neither file is ever replaced without ``overwrite=True``.
+columns of its own, which are kept; ``project_rows`` makes them for a project's dataset); the
+report joins what the labels store knows about each image. Neither file is ever replaced without ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -53,6 +53,27 @@ def _cell(value: Any) -> str:
     if isinstance(value, str):
         return escape_cell(value)  # text a spreadsheet would run as a formula gets a quote
     return str(value)  # numbers stay numbers, a score of -1.5 included
+
+
+def project_rows(project, threshold: float | None) -> list[dict]:
+    """One report row per image of the project's dataset: its cached score, whether that is
+    anomalous at ``threshold`` (None when either is unknown) and the dataset's own label.
+
+    The rows both front ends report (``afps report``, the app's Export report); pass the saved
+    threshold (``pipeline.saved_threshold``) or the one the user is trying on the slider.
+    """
+    from .padim import anomalous_or_none  # torch loads only for a report, not with the module
+
+    scores = project.cache.scores()
+    return [
+        {
+            "image": sample.rel,
+            "score": scores.get(sample.rel),
+            "anomalous": anomalous_or_none(scores.get(sample.rel), threshold),
+            "dataset_label": sample.label,
+        }
+        for sample in project.dataset.samples
+    ]
 
 
 def report_rows(store: LabelStore, rows: list[dict]) -> list[dict]:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import resources
+from ..core.padim import is_anomalous
 from .elided_label import ElidedLabel
 from .overlays import colourise, outline, shrink_step
 from .view_data import ImageView, display_levels, load_image_view
@@ -338,7 +339,7 @@ class HeatmapViewer(QWidget):
             self.decision_label.setText("")
             return
         self.score_label.setText(SCORE_TEMPLATE.format(view.score, view.normalised, self.threshold))
-        anomalous = view.score > self.threshold
+        anomalous = is_anomalous(view.score, self.threshold)
         self.decision_label.setText("ANOMALOUS" if anomalous else "normal")
         self.decision_label.setObjectName("decisionAnomalous" if anomalous else "decisionNormal")
         self.decision_label.style().unpolish(self.decision_label)
