@@ -35,7 +35,7 @@ from .thumbnails import ThumbnailLoader
 
 SPLITS = (ANY, "fit", "calibrate", "test", "train", "")
 IMAGE_COLUMN_ROOM = 170  # the thumbnail and a dozen characters of the name
-IMAGE_COLUMN_MIN = 130  # below this the name is gone: scroll sideways instead
+IMAGE_COLUMN_MIN = 110  # below this the name is gone: scroll sideways instead
 
 
 class BrowserWidget(QWidget):
