@@ -686,21 +686,36 @@ def train_project(
         )
     padim = load_padim(project)
     t0 = time.perf_counter()
-    device, to_90 = project.settings.device, _stage(progress, 0, 0.9)
     t = train_and_test(
-        padim, train, test, classes, config, device=device, progress=to_90, cancel=cancel,
+        padim,
+        train,
+        test,
+        classes,
+        config,
+        device=project.settings.device,
+        progress=_stage(progress, 0, 0.9),
+        cancel=cancel,
         on_epoch=on_epoch,
-    )  # fmt: skip
+    )
     previous = _previous_metrics(project)
     check_cancel(cancel)
     history = [asdict(e) for e in t.history.epochs]  # the curves, after a restart too
     extra = {"metrics": t.metrics, "n_train": len(t.train_ex), "choice": t.choice}
     t.clf.save(project.classifier_path, extra={**extra, "history": history})
     changed = _reclassified(project, padim, t, progress, cancel)
+    seconds = time.perf_counter() - t0
     return TrainResult(
-        t.metrics, previous, t.history, t.clf.flops(), len(t.train_ex), len(t.test_ex), changed,
-        time.perf_counter() - t0, t.choice, asdict(t.clf.config),
-    )  # fmt: skip
+        t.metrics,
+        previous,
+        t.history,
+        t.clf.flops(),
+        len(t.train_ex),
+        len(t.test_ex),
+        changed,
+        seconds,
+        t.choice,
+        asdict(t.clf.config),
+    )
 
 
 def _reclassified(
