@@ -444,8 +444,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_experiment(args) -> int:
     from .core.classifier import ClassifierConfig
-    from .core.experiment import ExperimentPlan, markdown_tables, plot_accuracy_vs_n, run_experiment
-    from .core.jobs import atomic_write
+    from .core.experiment import ExperimentPlan, run_experiment
     from .core.pipeline import build_examples, fit_on_normals
 
     ds = load_data(args)
@@ -488,10 +487,19 @@ def cmd_experiment(args) -> int:
     with progress_bar("Training classifiers", args.quiet) as bar:
         rows = run_experiment(examples, classes, plan, progress=bar, device=args.device)
     seconds = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = padim.config
     title = f"{' vs '.join(classes)}: {len(samples)} images, {cfg.backbone} {cfg.input_size[0]}x{cfg.input_size[1]}"
+    _write_experiment(Path(args.out), rows, plan, title, seconds)
+    write_json(args.json, rows)
+    return 0
+
+
+def _write_experiment(out: Path, rows: list[dict], plan, title: str, seconds: float) -> None:
+    """results.json, results.md (printed too), choices.json when auto chose, the N plot."""
+    from .core.experiment import markdown_tables, plot_accuracy_vs_n
+    from .core.jobs import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "results.json") as tmp:
         tmp.write_text(
             json.dumps(
@@ -515,8 +523,6 @@ def cmd_experiment(args) -> int:
         f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'accuracy_vs_n.png'}",
         file=sys.stderr,
     )
-    write_json(args.json, rows)
-    return 0
 
 
 def cmd_fit(args) -> int:
@@ -1033,17 +1039,24 @@ def cmd_watch(args) -> int:
 
 
 def _data_options(p, data_required=True):
-    from .core.backbones import DEFAULT_BACKBONE, REGISTRY
     from .core.datasets import LAYOUTS
-    from .core.normal_models import NORMAL_MODELS
-    from .core.padim import PadimConfig
-
-    defaults = PadimConfig()
 
     if data_required:
         p.add_argument("data", help="dataset folder")
     p.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
     p.add_argument("--labels", help="labels CSV (image,label) adding or overriding defect types")
+    _model_options(p)
+    _fit_options(p)
+    p.add_argument("--seed", type=seed_int, default=0)
+
+
+def _model_options(p):
+    """How images become patch features and which normal model they feed."""
+    from .core.backbones import DEFAULT_BACKBONE, REGISTRY
+    from .core.normal_models import NORMAL_MODELS
+    from .core.padim import PadimConfig
+
+    defaults = PadimConfig()
     # Settings that tuning chooses default to None: given, they win over tuning (and turn it off).
     p.add_argument(
         "--backbone",
@@ -1084,6 +1097,13 @@ def _data_options(p, data_required=True):
         type=int_in(1, 10_000_000),
         help=f"normal patches the knn model keeps (default {defaults.memory_size})",
     )
+
+
+def _fit_options(p):
+    """How much of the features and images the fit uses, and how the map is smoothed."""
+    from .core.padim import PadimConfig
+
+    defaults = PadimConfig()
     p.add_argument(
         "--d",
         type=int_in(1, 100_000),
@@ -1107,7 +1127,6 @@ def _data_options(p, data_required=True):
         type=float_in(0, 1000),
         help=f"Gaussian blur of the anomaly map, in pixels (default: tuned; untuned {defaults.sigma:g})",
     )
-    p.add_argument("--seed", type=seed_int, default=0)
 
 
 def _tune_options(p):
@@ -1159,8 +1178,6 @@ def _optimiser_options(p, epochs: int, epochs_help: str = "training epochs"):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.experiment import DEFAULT_NS, DEFAULT_SDS, EXPERIMENT_STRATEGIES
-
     ap = argparse.ArgumentParser(prog="afps", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -1179,31 +1196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", help="tune this project and store the settings in it")
     p.set_defaults(func=cmd_tune)
 
-    p = sub.add_parser("experiment", help="the paper's tables: accuracy by N, strategy and sd")
-    _data_options(p)
-    _common(p)
-    _tune_options(p)
-    p.add_argument("--classes", required=True, help="defect types, e.g. Blowhole,Crack")
-    p.add_argument(
-        "--n", type=int_list, default=list(DEFAULT_NS), help="patch counts (default 10,50,100,250)"
-    )
-    p.add_argument("--sd", type=float_list, default=list(DEFAULT_SDS), help="sd sweep values")
-    p.add_argument(
-        "--strategies",
-        type=list_of(one_of(EXPERIMENT_STRATEGIES), "strategies"),
-        default=list(EXPERIMENT_STRATEGIES),
-        help="afps, random, top (the paper's ViT), pooled, region (linear heads), auto "
-        "(cross-validated choice); default all",
-    )
-    p.add_argument("--afps-sd", type=sd_fraction, default=0.15, help="AFPS sd in the N sweep")
-    p.add_argument("--sd-n", type=int_in(1, 100_000), default=100, help="N in the sd sweep")
-    p.add_argument("--seeds", type=int_in(1, 1000), default=5)
-    _optimiser_options(p, epochs=20, epochs_help="epochs per run (accuracy plateaus by ~10)")
-    p.add_argument(
-        "--no-scores", action="store_true", help="tokens without the patch anomaly score"
-    )
-    p.add_argument("--out", default="experiment-results")
-    p.set_defaults(func=cmd_experiment)
+    _experiment_parser(sub)
 
     p = sub.add_parser("fit", help="fit PaDiM on a dataset's normal images (or a project's)")
     p.add_argument("data", nargs="?")
@@ -1237,6 +1230,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_predict)
 
+    _project_parsers(sub)
+    _watch_parser(sub)
+    return ap
+
+
+def _experiment_parser(sub) -> None:
+    from .core.experiment import DEFAULT_NS, DEFAULT_SDS, EXPERIMENT_STRATEGIES
+
+    p = sub.add_parser("experiment", help="the paper's tables: accuracy by N, strategy and sd")
+    _data_options(p)
+    _common(p)
+    _tune_options(p)
+    p.add_argument("--classes", required=True, help="defect types, e.g. Blowhole,Crack")
+    p.add_argument(
+        "--n", type=int_list, default=list(DEFAULT_NS), help="patch counts (default 10,50,100,250)"
+    )
+    p.add_argument("--sd", type=float_list, default=list(DEFAULT_SDS), help="sd sweep values")
+    p.add_argument(
+        "--strategies",
+        type=list_of(one_of(EXPERIMENT_STRATEGIES), "strategies"),
+        default=list(EXPERIMENT_STRATEGIES),
+        help="afps, random, top (the paper's ViT), pooled, region (linear heads), auto "
+        "(cross-validated choice); default all",
+    )
+    p.add_argument("--afps-sd", type=sd_fraction, default=0.15, help="AFPS sd in the N sweep")
+    p.add_argument("--sd-n", type=int_in(1, 100_000), default=100, help="N in the sd sweep")
+    p.add_argument("--seeds", type=int_in(1, 1000), default=5)
+    _optimiser_options(p, epochs=20, epochs_help="epochs per run (accuracy plateaus by ~10)")
+    p.add_argument(
+        "--no-scores", action="store_true", help="tokens without the patch anomaly score"
+    )
+    p.add_argument("--out", default="experiment-results")
+    p.set_defaults(func=cmd_experiment)
+
+
+def _project_parsers(sub) -> None:
+    """The commands that work on a project folder (and the demo data to make one from)."""
     p = sub.add_parser("project", help="create a project folder for a dataset")
     psub = p.add_subparsers(dest="project_command", required=True)
     q = psub.add_parser("new", help="new project")
@@ -1273,9 +1303,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-type", type=int_in(0, 100_000), default=20)
     p.add_argument("--seed", type=seed_int, default=0)
     p.set_defaults(func=cmd_demo)
-
-    _watch_parser(sub)
-    return ap
 
 
 def _watch_parser(sub) -> None:
