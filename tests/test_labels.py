@@ -113,6 +113,10 @@ def test_type_names_are_validated(store: LabelStore):
             store.add_type(bad)
     with pytest.raises(LabelStoreError, match="already exists"):
         store.add_type("SPOT")
+    # A labels file reads these words as normal (label_csv), so no type may be named so.
+    for word in ("good", "OK", "Free"):
+        with pytest.raises(LabelStoreError, match="means defect-free"):
+            store.add_type(word)
     with pytest.raises(LabelStoreError, match="#RRGGBB"):
         store.add_type("Dent", "red")
 

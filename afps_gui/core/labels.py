@@ -37,7 +37,7 @@ from typing import Any
 from .csv_cells import escape_row
 from .errors import AfpsError, LabelStoreError
 from .jobs import atomic_write
-from .label_csv import clean_image, read_label_rows
+from .label_csv import clean_image, is_normal_word, read_label_rows
 from .taxonomy import DEFAULT_TYPES, NORMAL, PALETTE, colour_for
 
 SCHEMA_VERSION = 1
@@ -141,7 +141,9 @@ _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 def clean_type_name(name: str) -> str:
-    """A defect type name as stored: trimmed, non-empty, printable, and never "normal"."""
+    """A defect type name as stored: trimmed, non-empty, printable, and never a word that means
+    defect-free ("normal", "good", "ok", "free"): a labels file with that word reads as normal,
+    so such a type would not survive its own export and import."""
     if not isinstance(name, str):
         raise LabelStoreError("A defect type name must be text.")
     name = name.strip()
@@ -151,8 +153,8 @@ def clean_type_name(name: str) -> str:
         raise LabelStoreError(f"A defect type name can have at most {MAX_TYPE_NAME} characters.")
     if any(not ch.isprintable() for ch in name):
         raise LabelStoreError(f"The defect type name {name!r} contains control characters.")
-    if name.casefold() == NORMAL:
-        raise LabelStoreError(f'"{NORMAL}" means defect-free; it cannot be a defect type name.')
+    if is_normal_word(name):
+        raise LabelStoreError(f'"{name}" means defect-free; it cannot be a defect type name.')
     return name
 
 
