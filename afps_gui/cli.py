@@ -722,6 +722,7 @@ def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
     """One row per scored image; the anomalous ones typed in batches of 32, as the project's
     scoring does (pipeline.BatchClassifying): a row's type is filled in when its batch runs."""
     from .core.classifiers import needs_looks
+    from .core.padim import anomalous_or_none
     from .core.pipeline import BatchClassifying, example_of
 
     def typed(row: dict, _score: float, p) -> None:
@@ -734,7 +735,7 @@ def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
         for path, score in padim.score_items(
             paths, keep_embeddings=clf is not None, progress=bar, skipped=skipped
         ):
-            anomalous = padim.is_anomalous(score.score) if padim.threshold is not None else None
+            anomalous = anomalous_or_none(score.score, padim.threshold)
             row = {
                 "image": str(path.relative_to(folder)),
                 "score": round(score.score, 4),

@@ -2,7 +2,8 @@
 
 The caller supplies one row per image (at least ``image``, ``score`` and ``anomalous``, plus any
 columns of its own, which are kept; ``project_rows`` makes them for a project's dataset); the
-report joins what the labels store knows about each image. Neither file is ever replaced without ``overwrite=True``.
+report joins what the labels store knows about each image. Neither file is ever replaced
+without ``overwrite=True``.
 """
 
 from __future__ import annotations
