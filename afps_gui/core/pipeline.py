@@ -628,21 +628,20 @@ def train_and_test(
     per epoch) and test on the second. The app's training and ``afps train DATA`` both run
     this, on a ``split_anomalies`` split, so their metrics compare."""
     looks = config.strategy in (AUTO, "region")
-    train_ex, _ = build_examples(
-        padim,
-        train,
-        classes,
-        progress=_stage(progress, 0, 0.22, "Embedding training images"),
-        cancel=cancel,
-        looks=looks,
+    parts = (
+        (train, 0, 0.22, "Embedding training images"),
+        (test, 0.22, 0.33, "Embedding test images"),
     )
-    test_ex, _ = build_examples(
-        padim,
-        test,
-        classes,
-        progress=_stage(progress, 0.22, 0.33, "Embedding test images"),
-        cancel=cancel,
-        looks=looks,
+    train_ex, test_ex = (
+        build_examples(
+            padim,
+            part,
+            classes,
+            progress=_stage(progress, lo, hi, phase),
+            cancel=cancel,
+            looks=looks,
+        )[0]
+        for part, lo, hi, phase in parts
     )
     if not train_ex:
         raise AfpsError("None of the labelled training images could be read: see the log.")
