@@ -288,7 +288,10 @@ def run_in_child(
     receiver, sender = context.Pipe(duplex=False)
     cancel = context.Event()
     child = context.Process(
-        target=_child_main, args=(sender, cancel, job, priority), name=f"afps-job-{job.target}", daemon=True
+        target=_child_main,
+        args=(sender, cancel, job, priority),
+        name=f"afps-job-{job.target}",
+        daemon=True,
     )
     child.start()
     sender.close()  # the child holds the only sending end: recv() sees EOF when it dies
