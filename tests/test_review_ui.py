@@ -12,7 +12,7 @@ from afps_gui.core.demo import make_demo_dataset
 from afps_gui.core.labels import Prediction
 from afps_gui.core.project import Project, ProjectSettings
 from afps_gui.core.review_queue import DISAGREE, REVIEWED
-from afps_gui.ui import review, types_dialog
+from afps_gui.ui import review, review_files, types_dialog
 from afps_gui.ui.review import ReviewPanel
 
 
@@ -269,8 +269,8 @@ def test_import_reports_unknown_paths_and_types(panel, project, tmp_path, monkey
         encoding="utf-8",
     )
     shown = []
-    monkeypatch.setattr(review, "choose_open_path", lambda *a: str(path))
-    monkeypatch.setattr(review, "show_info", lambda _p, title, text: shown.append(text))
+    monkeypatch.setattr(review_files, "choose_open_path", lambda *a: str(path))
+    monkeypatch.setattr(review_files, "show_info", lambda _p, title, text: shown.append(text))
     assert review.import_labels_action(panel, project) is True
     assert project.store.label(rels[0]) == "Scratch"
     text = shown[0]
@@ -280,8 +280,8 @@ def test_import_reports_unknown_paths_and_types(panel, project, tmp_path, monkey
     bad = tmp_path / "bad.csv"
     bad.write_text("just,some\nwords,here\n", encoding="utf-8")
     errors = []
-    monkeypatch.setattr(review, "choose_open_path", lambda *a: str(bad))
-    monkeypatch.setattr(review, "show_error", lambda _p, title, text: errors.append(text))
+    monkeypatch.setattr(review_files, "choose_open_path", lambda *a: str(bad))
+    monkeypatch.setattr(review_files, "show_error", lambda _p, title, text: errors.append(text))
     assert review.import_labels_action(panel, project) is False
     assert errors and "image" in errors[0]
 
@@ -290,8 +290,8 @@ def test_import_through_the_panel_refreshes_it(panel, project, tmp_path, monkeyp
     rel = panel.rows()[2]
     path = tmp_path / "in.csv"
     path.write_text(f"image,label\n{rel},Spot\n", encoding="utf-8")
-    monkeypatch.setattr(review, "choose_open_path", lambda *a: str(path))
-    monkeypatch.setattr(review, "show_info", lambda *a: None)
+    monkeypatch.setattr(review_files, "choose_open_path", lambda *a: str(path))
+    monkeypatch.setattr(review_files, "show_info", lambda *a: None)
     panel._import()
     assert recorded["labels"][-1] == [rel]
     assert panel.progress_text.text() == "Reviewed 1 / 22"
@@ -305,11 +305,11 @@ def test_export_labels_never_overwrites_without_asking(panel, project, tmp_path,
     target.write_text("precious\n", encoding="utf-8")
     project.store.set_label(panel.rows()[0], "Spot")
     questions, answers = [], [False]
-    monkeypatch.setattr(review, "choose_save_path", lambda *a: str(target))
+    monkeypatch.setattr(review_files, "choose_save_path", lambda *a: str(target))
     monkeypatch.setattr(
-        review, "ask_yes_no", lambda _p, title, text: questions.append(text) or answers[0]
+        review_files, "ask_yes_no", lambda _p, title, text: questions.append(text) or answers[0]
     )
-    monkeypatch.setattr(review, "show_info", lambda *a: None)
+    monkeypatch.setattr(review_files, "show_info", lambda *a: None)
     review.export_labels_action(panel, project)
     assert target.read_text(encoding="utf-8") == "precious\n" and len(questions) == 1
     answers[0] = True
@@ -321,9 +321,11 @@ def test_export_labels_never_overwrites_without_asking(panel, project, tmp_path,
 def test_export_report_asks_before_replacing(panel, project, tmp_path, monkeypatch):
     target = tmp_path / "report"  # no suffix: .csv is added, the JSON goes beside it
     questions = []
-    monkeypatch.setattr(review, "choose_save_path", lambda *a: str(target))
-    monkeypatch.setattr(review, "ask_yes_no", lambda _p, t, text: questions.append(text) or False)
-    monkeypatch.setattr(review, "show_info", lambda *a: None)
+    monkeypatch.setattr(review_files, "choose_save_path", lambda *a: str(target))
+    monkeypatch.setattr(
+        review_files, "ask_yes_no", lambda _p, t, text: questions.append(text) or False
+    )
+    monkeypatch.setattr(review_files, "show_info", lambda *a: None)
     review.export_report_action(panel, project)
     assert not questions
     doc = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
@@ -359,7 +361,7 @@ def test_read_only_project_refuses_decisions(qtbot, project, monkeypatch):
         key(w, Qt.Key_Z, Qt.ControlModifier)
         assert "read-only" in w.message.text().lower() or "another" in w.message.text()
         errors = []
-        monkeypatch.setattr(review, "show_error", lambda _p, t, text: errors.append(text))
+        monkeypatch.setattr(review_files, "show_error", lambda _p, t, text: errors.append(text))
         assert review.import_labels_action(w, second) is False and errors
     finally:
         second.close()

@@ -35,7 +35,8 @@ def decode_thumbnail(path: str, side: int) -> QImage:
 
 
 def _decode_with_core(path: str, side: int) -> QImage:
-    """Formats Qt cannot read (16-bit TIFF, odd PNGs) go through the app's own decoder."""
+    """Files Qt's readers refuse (a format without a plugin in this build, a variant its
+    plugin does not handle) go through the app's own decoder, as the heat map does."""
     from ..core.errors import AfpsError
     from ..core.images import load_image
 

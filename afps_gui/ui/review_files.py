@@ -1,0 +1,241 @@
+"""Label import and export from the review panel: every dialog goes through the small
+functions at the top so that tests can replace them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from ..core.errors import AfpsError
+from ..core.labels import OverwriteRefused
+
+MAX_LISTED = 12  # image paths listed in a message before "and N more"
+
+# -------------------------------------------------------------- dialogs (tests replace these)
+
+
+def ask_yes_no(parent: Optional[QWidget], title: str, text: str) -> bool:
+    answer = QMessageBox.question(
+        parent, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No
+    )
+    return answer == QMessageBox.Yes
+
+
+def choose_save_path(
+    parent: Optional[QWidget], title: str, start: str, filters: str
+) -> Optional[str]:
+    # The platform dialog's own overwrite question is switched off: we ask ourselves, once,
+    # after the store has refused, so every path (GUI, tests) takes the same route.
+    path, _ = QFileDialog.getSaveFileName(
+        parent, title, start, filters, options=QFileDialog.DontConfirmOverwrite
+    )
+    return path or None
+
+
+def choose_open_path(
+    parent: Optional[QWidget], title: str, start: str, filters: str
+) -> Optional[str]:
+    path, _ = QFileDialog.getOpenFileName(parent, title, start, filters)
+    return path or None
+
+
+def show_info(parent: Optional[QWidget], title: str, text: str) -> None:
+    QMessageBox.information(parent, title, text)
+
+
+def show_error(parent: Optional[QWidget], title: str, text: str) -> None:
+    QMessageBox.warning(parent, title, text)
+
+
+# ------------------------------------------------------------- import / export actions
+
+
+def _listed(items: list[str], limit: int = MAX_LISTED) -> str:
+    shown = "\n".join(f"  {item}" for item in items[:limit])
+    more = len(items) - limit
+    return shown + (f"\n  … and {more} more" if more > 0 else "")
+
+
+def format_import_report(report, path: str = "") -> str:
+    """The ImportReport in plain words: what was applied and every row that was not."""
+    lines = [
+        f"Imported {report.applied} label(s) from {Path(path).name or 'the file'}; "
+        f"{report.unchanged} already had that label."
+    ]
+    if report.created_types:
+        lines.append(f"New defect types: {', '.join(report.created_types)}.")
+    if report.unknown_images:
+        lines.append(
+            f"\n{len(report.unknown_images)} image path(s) are not in this dataset and were "
+            "skipped (paths must be relative to the dataset root):\n"
+            + _listed(report.unknown_images)
+        )
+    if report.unknown_types:
+        lines.append(
+            f"\nUnknown defect type(s), rows skipped: {', '.join(report.unknown_types)}. "
+            "Add them under Defect types… and import the file again."
+        )
+    if report.bad_rows:
+        lines.append(f"\n{len(report.bad_rows)} row(s) not used:\n" + _listed(report.bad_rows))
+    if report.change_id is not None:
+        lines.append("\nThe import is one change: Ctrl+Z in the review panel undoes all of it.")
+    return "\n".join(lines)
+
+
+def import_labels_action(parent: Optional[QWidget], project) -> bool:
+    """Ask for a labels CSV, import it as one undoable change, and show what happened.
+
+    Unknown images, unknown types and bad rows are reported, never fatal. Returns True when
+    any label or type changed (the caller then refreshes what shows labels).
+    """
+    title = "Import labels"
+    if project is None:
+        return False
+    if project.readonly:
+        show_error(parent, title, readonly_text(project, "Labels cannot be imported."))
+        return False
+    path = choose_open_path(
+        parent, title, str(project.folder), "CSV files (*.csv *.txt);;All files (*)"
+    )
+    if not path:
+        return False
+    dataset = project.dataset
+    try:
+        report = project.store.import_csv(
+            path, known_images={s.rel for s in dataset.samples}, root=dataset.root
+        )
+    except AfpsError as exc:
+        show_error(parent, title, str(exc))
+        return False
+    show_info(parent, title, format_import_report(report, path))
+    return report.change_id is not None
+
+
+def _write_asking(parent, title: str, targets: list[Path], write: Callable[[bool], object]):
+    """Run ``write(overwrite)``; if a target exists, ask once and retry with overwrite=True.
+
+    Returns (True, result) when written, (False, None) when the user said no or it failed.
+    """
+    try:
+        return True, write(False)
+    except OverwriteRefused:
+        existing = [str(t) for t in targets if t.exists()]
+        question = (
+            "\n".join(existing) + "\n\nalready exist" + ("s" if len(existing) == 1 else "")
+            + ". Replace " + ("it" if len(existing) == 1 else "them") + "?"
+        )  # fmt: skip
+        if not ask_yes_no(parent, title, question):
+            return False, None
+        try:
+            return True, write(True)
+        except (AfpsError, OSError) as exc:
+            show_error(parent, title, str(exc))
+    except (AfpsError, OSError) as exc:
+        show_error(parent, title, str(exc))
+    return False, None
+
+
+def _with_suffix(path: str, suffix: str) -> Path:
+    target = Path(path)
+    return target if target.suffix else target.with_suffix(suffix)
+
+
+def export_labels_action(parent: Optional[QWidget], project) -> None:
+    """Write every human label to a CSV (paths relative to the dataset root); never overwrite
+    a file unless the user said yes."""
+    title = "Export labels"
+    if project is None:
+        return
+    path = choose_save_path(
+        parent, title, str(project.folder / "labels.csv"), "CSV files (*.csv);;All files (*)"
+    )
+    if not path:
+        return
+    target = _with_suffix(path, ".csv")
+    ok, n = _write_asking(
+        parent,
+        title,
+        [target],
+        lambda overwrite: project.store.export_csv(target, overwrite=overwrite),
+    )
+    if ok:
+        show_info(parent, title, f"Wrote {n} label(s) to {target}.")
+
+
+def known_threshold(project) -> Optional[float]:
+    """The anomaly threshold saved with the project's PaDiM model, or None if there is none."""
+    path = project.padim_path
+    if not path.is_file():
+        return None
+    try:  # only the settings are needed; this avoids building the backbone
+        from ..core.modelfile import load_model
+        from ..core.padim import FORMAT_VERSION, KIND
+
+        settings, _ = load_model(path, KIND, FORMAT_VERSION)
+    except AfpsError:
+        return None
+    threshold = settings.get("threshold")
+    return None if threshold is None else float(threshold)
+
+
+def report_rows(project, threshold: Optional[float] = None) -> list[dict]:
+    """One report row per image: score from the cache; anomalous only when both are known."""
+    scores = project.cache.scores()
+    rows = []
+    for sample in project.dataset.samples:
+        score = scores.get(sample.rel)
+        anomalous = None if score is None or threshold is None else bool(score > threshold)
+        rows.append(
+            {
+                "image": sample.rel,
+                "score": score,
+                "anomalous": anomalous,
+                "dataset_label": sample.label,
+            }
+        )
+    return rows
+
+
+def export_report_action(
+    parent: Optional[QWidget], project, threshold: Optional[float] = None
+) -> None:
+    """Write the inspection report as CSV plus a JSON beside it (same name, .json).
+
+    ``threshold`` defaults to the one saved with the anomaly model (the main window passes its
+    adjusted one when the user moved the slider).
+    """
+    title = "Export report"
+    if project is None:
+        return
+    path = choose_save_path(
+        parent, title, str(project.folder / "report.csv"), "CSV files (*.csv);;All files (*)"
+    )
+    if not path:
+        return
+    csv_path = _with_suffix(path, ".csv")
+    json_path = csv_path.with_suffix(".json")
+    if threshold is None:
+        threshold = known_threshold(project)
+    rows = report_rows(project, threshold)
+    from ..core.report import write_report
+
+    ok, _ = _write_asking(
+        parent,
+        title,
+        [csv_path, json_path],
+        lambda overwrite: write_report(
+            project.store, rows, csv_path, json_path, overwrite=overwrite
+        ),
+    )
+    if ok:
+        note = "" if threshold is not None else " (no anomaly threshold yet: 'anomalous' is empty)"
+        show_info(parent, title, f"Wrote {len(rows)} image(s) to\n{csv_path}\n{json_path}{note}")
+
+
+def readonly_text(project, action: str) -> str:
+    why = (getattr(project, "readonly_reason", "") or "").strip()
+    why = why or "This project is open read-only."
+    return f"{why}\n\n{action}"
