@@ -40,6 +40,7 @@ class HistoryStep:
     change: object
     changed: list[str]
     many: bool
+    undo: bool = True  # False for a redo
 
 
 class ReviewSession:
@@ -176,13 +177,16 @@ class ReviewSession:
         change = store.undo() if undo else store.redo()
         if change is None:
             return None
-        return self.after_change(change)
+        return self.after_change(change, undo=undo)
 
-    def after_change(self, change) -> HistoryStep:
+    def after_change(self, change, *, undo: bool = True) -> HistoryStep:
         """Follow a change the store made (an undo or redo here or elsewhere)."""
         if change.kind == "label" and change.image and change.image in self._items:
-            return HistoryStep(change, self._sync([change.image]), False)
-        return HistoryStep(change, self.load(), True)
+            # The store changed that image even where the session had not seen its label
+            # (one set elsewhere): whatever shows it redraws it.
+            self._sync([change.image])
+            return HistoryStep(change, [change.image], False, undo)
+        return HistoryStep(change, self.load(), True, undo)
 
     def refresh_images(self, rels: Iterable[str]) -> tuple[list[str], list[str]]:
         """Re-read a few images (their labels, predictions, scores, files) without re-reading

@@ -8,6 +8,7 @@ owns is *when* things may happen: which actions are enabled, what follows a fini
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -41,7 +42,8 @@ from .patch_inspector import PatchInspector
 from .prefs import Preferences, load_prefs, save_prefs
 from .prefs_dialog import PreferencesDialog
 from .relocate import ask_for_dataset
-from .review_dock import label_action, make_review_panel, types_dialog
+from .review import ReviewPanel
+from .review_files import export_labels_action, export_report_action, import_labels_action
 from .status import Banner, StatusBar
 from .training_panel import TrainingPanel
 from .warm_up import on_screen, warm_up_hidden_pages, warm_up_plots
@@ -65,7 +67,8 @@ class MainWindow(QMainWindow):
         self.device_override = device_override
         self.project: Optional[Project] = None
         self.models: Optional[ModelCache] = None
-        self._chain: list[str] = []
+        self._chain: list[Callable[[], bool]] = []  # the steps still to run, in order
+        self._in_pipeline = False  # a run_all chain is running: its end is signalled
         self.setWindowTitle("AFPS Inspector")
         self.setWindowIcon(resources.icon("app"))
         self.resize(1500, 950)
@@ -90,7 +93,7 @@ class MainWindow(QMainWindow):
         self.heatmap = HeatmapViewer(self.tasks)
         self.inspector = PatchInspector(self.tasks)
         self.training = TrainingPanel(self.actions)
-        review_widget, self.review = make_review_panel()
+        self.review = ReviewPanel()
         self.inspect = InspectController(self)  # the Inspect view and the line's jobs
         # Docks only: every panel can be moved, tabbed, floated or hidden. The hidden central
         # widget lets the docks take all the room.
@@ -107,7 +110,7 @@ class MainWindow(QMainWindow):
             "inspector": self._dock(
                 "Patch inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea
             ),
-            "review": self._dock("Review", review_widget, Qt.DockWidgetArea.RightDockWidgetArea),
+            "review": self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea),
             "inspect": self._dock(
                 "Inspect", self.inspect.view, Qt.DockWidgetArea.RightDockWidgetArea
             ),
@@ -213,10 +216,11 @@ class MainWindow(QMainWindow):
         self.browser.current_changed.connect(self.show_image)
         self.heatmap.save_threshold_requested.connect(self.save_threshold)
         self.training.sweep.run_requested.connect(self.sweep)
-        if self.review is not None:
-            self.review.current_changed.connect(self._review_moved)
-            self.review.labels_changed.connect(self.labels_changed)
-            self.review.retrain_requested.connect(self.retrain_from_review)
+        self.review.current_changed.connect(self._review_moved)
+        self.review.labels_changed.connect(self.labels_changed)
+        self.review.retrain_requested.connect(self.retrain_from_review)
+        self.review.history.changed.connect(self._history_changed)
+        self.review.history.said.connect(lambda text, _error: self.status.showMessage(text, 4000))
 
     # --- project life cycle -----------------------------------------------------------------
 
@@ -237,8 +241,7 @@ class MainWindow(QMainWindow):
             panel.set_project(project, self.models)
         self.browser.set_project(project)
         self.training.set_project(project)
-        if self.review is not None:
-            self.review.set_project(project)
+        self.review.set_project(project)
         self.inspect.set_project(project)
         reason = project.readonly_reason or "" if project else ""
         if project is not None and project.readonly and not reason:
@@ -395,9 +398,9 @@ class MainWindow(QMainWindow):
 
     def run_all(self) -> bool:
         """Fit, then score, then train: each step starts when the previous one succeeded."""
-        self._chain = ["score", "train"]
+        self._chain, self._in_pipeline = [self.score, self.train], True
         if not self.fit():
-            self._chain = []
+            self._chain, self._in_pipeline = [], False
             return False
         return True
 
@@ -419,7 +422,7 @@ class MainWindow(QMainWindow):
         def saved(threshold: float) -> None:
             self.status.showMessage(f"Threshold {threshold:.2f} saved: re-scoring…", 8000)
             self.heatmap.reload()
-            self._chain = ["score"]
+            self._chain = [self.score]
 
         self.start_job(
             "Saving the threshold",
@@ -428,11 +431,11 @@ class MainWindow(QMainWindow):
         )
 
     def retrain_from_review(self) -> None:
-        self.train(after=self.review.show_retrain_result if self.review else None)
+        self.train(after=self.review.show_retrain_result)
 
     def cancel_job(self) -> None:
         if self.runner.busy:
-            self._chain = []
+            self._chain = []  # the failed outcome then ends a pipeline
             self.status.job_cancelling()
             self.runner.cancel()
 
@@ -483,8 +486,7 @@ class MainWindow(QMainWindow):
         self.browser.refresh()
         self.heatmap.reload()
         self.inspector.reload()
-        if self.review is not None:
-            self.review.refresh()
+        self.review.refresh()
         self.training.update_counts()
 
     def _job_finished(self, name: str, outcome: str) -> None:
@@ -492,16 +494,18 @@ class MainWindow(QMainWindow):
         self.update_actions()
         if outcome != "ok":
             self._end_chain(False)
-            return
-        if self._chain:
+        elif self._chain:
             step = self._chain.pop(0)
-            QTimer.singleShot(0, getattr(self, step))
-        elif name == "Training the classifier":
+            QTimer.singleShot(0, lambda: step() or self._end_chain(False))
+        elif self._in_pipeline:
             self._end_chain(True)
 
     def _end_chain(self, ok: bool) -> None:
+        """The chain stops; a run_all chain says how it ended (True: every step ran)."""
         self._chain = []
-        self.pipeline_finished.emit(ok)
+        if self._in_pipeline:
+            self._in_pipeline = False
+            self.pipeline_finished.emit(ok)
 
     def _job_failed(self, name: str, failure: Failure) -> None:
         messages.error(self, failure.message, failure.details, title=f"{name} failed")
@@ -511,13 +515,8 @@ class MainWindow(QMainWindow):
     def show_image(self, rel: str) -> None:
         self.heatmap.show_image(rel)
         self.inspector.show_image(rel)
-        current = getattr(self.review, "current", None)
-        current = current() if callable(current) else current  # a property in ReviewPanel
-        if self.review is not None and current != rel:
-            try:
-                self.review.select(rel, focus_list=False)
-            except TypeError:
-                self.review.select(rel)
+        if self.review.current != rel:
+            self.review.select(rel, focus_list=False)
 
     def _review_moved(self, rel: str) -> None:
         if self.browser.current_rel() != rel and self.browser.select(rel):
@@ -532,25 +531,16 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def undo(self) -> None:
-        self._history(self.project.store.undo if self.project else None)
+        self.review.history.undo()
 
     def redo(self) -> None:
-        self._history(self.project.store.redo if self.project else None)
+        self.review.history.redo()
 
-    def _history(self, step) -> None:
-        if step is None:
-            return
-        try:
-            change = step()
-        except AfpsError as exc:
-            messages.error(self, str(exc))
-            return
-        if change is None:
-            self.status.showMessage("Nothing to undo or redo.", 4000)
-        self.browser.refresh()
-        if self.review is not None:
-            self.review.refresh()
-        self.training.update_counts()
+    def _history_changed(self, step) -> None:
+        """After an undo or redo (menu or review keys): the panel emits labels_changed for
+        the images it knows changed; a change of many images or of the types redraws all."""
+        if step.many:
+            self.labels_changed([])
         self.update_actions()
 
     def show_review(self) -> None:
@@ -562,42 +552,31 @@ class MainWindow(QMainWindow):
     def edit_types(self) -> None:
         if self.project is None:
             return
-        if self.review is not None and hasattr(self.review, "types_dialog"):
-            dialog = self.review.types_dialog()
-        else:
-            dialog = types_dialog(self.project.store, self)
-        if dialog is None:
-            messages.info(self, "Defect types cannot be edited in this build.")
-            return
-        messages.exec_box(dialog)
+        messages.exec_box(self.review.types_dialog())
         self.labels_changed([])
         self.browser.refresh()
 
     def import_labels(self) -> None:
-        self._label_action("import_labels_action")
+        if self._label_action(import_labels_action):
+            self.browser.refresh()
+            self.review.refresh()
+            self.training.update_counts()
 
     def export_labels(self) -> None:
-        self._label_action("export_labels_action")
+        self._label_action(export_labels_action)
 
     def export_report(self) -> None:
-        self._label_action("export_report_action")
+        self._label_action(export_report_action)
 
-    def _label_action(self, name: str) -> None:
-        fn = label_action(name)
-        if self.project is None or fn is None:
-            if fn is None:
-                messages.info(self, "Label import and export are not available in this build.")
-            return
+    def _label_action(self, action) -> bool:
+        """Run an import/export action on the open project; True when labels changed."""
+        if self.project is None:
+            return False
         try:
-            changed = fn(self, self.project)
+            return bool(action(self, self.project))
         except AfpsError as exc:
             messages.error(self, str(exc))
-            return
-        if name == "import_labels_action" and changed:
-            self.browser.refresh()
-            if self.review is not None:
-                self.review.refresh()
-            self.training.update_counts()
+            return False
 
     # --- window state -----------------------------------------------------------------------
 
@@ -616,7 +595,7 @@ class MainWindow(QMainWindow):
         enabled = {name: True for name in self.actions}
         enabled.update(
             close=has, tune=writable, fit=writable, score=writable and padim, train=writable and padim,
-            run_all=writable, sweep=padim, cancel=busy, review=self.review is not None and has,
+            run_all=writable, sweep=padim, cancel=busy, review=has,
             types=writable, import_labels=writable, export_labels=has, export_report=has,
             undo=writable and self.project.store.can_undo(),
             redo=writable and self.project.store.can_redo(),

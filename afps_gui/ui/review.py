@@ -46,6 +46,7 @@ from ..core.errors import AfpsError
 from ..core.review_session import ReviewSession
 from ..core.taxonomy import NORMAL
 from ..workers import TaskRunner
+from .history import History
 from .review_files import (  # noqa: F401 - the panel's import/export, as they were imported
     ask_yes_no,
     choose_open_path,
@@ -148,6 +149,9 @@ class ReviewPanel(QWidget):
         self.setFocusPolicy(Qt.StrongFocus)
         self.thumbs = ReviewThumbs(self)
         self.thumbs.ready.connect(self._thumb_ready)
+        self.history = History(self.session, self)
+        self.history.changed.connect(self._history_applied)
+        self.history.said.connect(lambda text, error: self._say(text, error=error))
         self._build()
         self._show_empty()
 
@@ -435,10 +439,10 @@ class ReviewPanel(QWidget):
         return self.decide(name)
 
     def undo(self) -> None:
-        self._history_step(undo=True)
+        self.history.undo()
 
     def redo(self) -> None:
-        self._history_step(undo=False)
+        self.history.redo()
 
     def show_retrain_result(self, result) -> None:
         """Show held-out metrics before/after and the images whose prediction changed."""
@@ -487,18 +491,8 @@ class ReviewPanel(QWidget):
             self._show_item(rel)
             self._say("That was the last image in the queue. Refresh to re-sort it.")
 
-    def _history_step(self, *, undo: bool) -> None:
-        if self.project is None:
-            return
-        what = "undo" if undo else "redo"
-        try:
-            step = self.session.step_history(undo=undo)
-        except AfpsError as exc:
-            self._say(str(exc), error=True)
-            return
-        if step is None:
-            self._say(f"Nothing to {what}.")
-            return
+    def _history_applied(self, step) -> None:
+        """An undo or redo (from a key here or the window's menu) changed the labels."""
         if step.many:  # an import, rename or merge: many images and maybe the types
             self._types_changed()
             self._rebuild_rows(keep=self._current)
@@ -509,7 +503,8 @@ class ReviewPanel(QWidget):
         else:
             self._redraw(step.changed)
             self.select(step.change.image)  # show the image whose decision was undone/redone
-        self._say(f"{'Undid' if undo else 'Redid'}: {describe_change(step.change)}")
+        undid = "Undid" if step.undo else "Redid"
+        self._say(f"{undid}: {describe_change(step.change)}")
 
     def _import(self) -> None:
         if import_labels_action(self, self.project):
