@@ -19,7 +19,7 @@ never stalls the key that moves to it. Label import and export live in review_fi
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 from typing import Optional
 
@@ -27,16 +27,9 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QBoxLayout,
-    QCheckBox,
-    QFrame,
-    QHBoxLayout,
     QLabel,
-    QMenu,
-    QPushButton,
-    QScrollArea,
     QSizePolicy,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -44,7 +37,6 @@ from PySide6.QtWidgets import (
 from ..core import review_queue as rq
 from ..core.errors import AfpsError
 from ..core.review_session import ReviewSession
-from ..core.taxonomy import NORMAL
 from ..workers import TaskRunner
 from .history import History
 from .review_files import (  # noqa: F401 - the panel's import/export, as they were imported
@@ -61,9 +53,10 @@ from .review_files import (  # noqa: F401 - the panel's import/export, as they w
     show_error,
     show_info,
 )
+from .review_keys import KeyRouter, key_action
 from .review_widgets import (  # noqa: F401 - prediction_text is part of this module's API
+    ActionRow,
     LabelIcons,
-    NoHeightForWidth,
     QueueList,
     RetrainTab,
     ReviewDetails,
@@ -71,6 +64,7 @@ from .review_widgets import (  # noqa: F401 - prediction_text is part of this mo
     describe_change,
     label_menu_entries,
     prediction_text,
+    scrolled,
 )
 from .thumbnails import decode_thumbnail
 from .types_dialog import DefectTypesDialog
@@ -127,6 +121,17 @@ class ReviewThumbs(QObject):
             self.pixmaps.popitem(last=False)
         self.ready.emit(rel)
 
+    def show(self, label: Thumb, rel: str, path) -> None:
+        """Draw ``rel`` in ``label``: its image, why it cannot be shown, or "loading…"."""
+        pixmap = self.get(rel)
+        if pixmap is not None:
+            label.fit(pixmap)
+        elif rel in self.errors:
+            label.say(f"Cannot show this image:\n{self.errors[rel]}")
+        else:
+            label.say("loading…")
+            self.request(rel, path)
+
     def _failed(self, rel: str, message: str) -> None:
         self._pending.discard(rel)
         self.errors[rel] = message or "unreadable image"
@@ -156,13 +161,8 @@ class ReviewPanel(QWidget):
         self._show_empty()
 
     # The thumbnail cache under the names the line tests read.
-    @property
-    def _thumbs(self) -> OrderedDict:
-        return self.thumbs.pixmaps
-
-    @property
-    def _thumb_errors(self) -> dict:
-        return self.thumbs.errors
+    _thumbs = property(lambda self: self.thumbs.pixmaps)
+    _thumb_errors = property(lambda self: self.thumbs.errors)
 
     # ------------------------------------------------------------------ layout
 
@@ -172,10 +172,6 @@ class ReviewPanel(QWidget):
         self.banner.setWordWrap(True)
         self.banner.hide()
         self.thumb = Thumb()
-        self.thumb.setAlignment(Qt.AlignCenter)
-        self.thumb.setMinimumSize(120, 96)
-        self.thumb.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        self.thumb.setStyleSheet("background: #20242a; color: #c5ccd6; border-radius: 3px;")
         self.thumb.resized.connect(self._fit_thumb)
         self.details = ReviewDetails(self.session, self.icons)
         self.queue = QueueList(self.session, self.icons)
@@ -200,10 +196,25 @@ class ReviewPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
         layout.addWidget(self.banner)
-        layout.addLayout(self._build_buttons())
-        layout.addWidget(self._scrolled(self._body), 1)
+        layout.addWidget(self._build_actions())
+        layout.addWidget(scrolled(self._body), 1)
         self._alias_parts()
-        self._route_keys()
+        self.keys = KeyRouter(self)
+        self.tabs.tabBar().setFocusPolicy(Qt.NoFocus)
+
+    def _build_actions(self) -> ActionRow:
+        actions = ActionRow()
+        actions.types_button.clicked.connect(self.edit_types)
+        actions.retrain_button.clicked.connect(self.retrain_requested.emit)
+        actions.add_file_actions(
+            ("Import labels CSV…", self._import),
+            ("Export labels CSV…", lambda: export_labels_action(self, self.project)),
+            ("Export report (CSV + JSON)…", lambda: export_report_action(self, self.project)),
+        )
+        self.label_button, self.label_menu = actions.label_button, actions.label_menu
+        self.types_button, self.more_button = actions.types_button, actions.more_button
+        self.retrain_button = actions.retrain_button
+        return actions
 
     def _alias_parts(self) -> None:
         """The parts' widgets under the panel's names (tests and the main window use them)."""
@@ -215,69 +226,6 @@ class ReviewPanel(QWidget):
         self.model = self.queue.model
         self.metrics_table, self.retrain_summary = r.table, r.summary
         self.changed_list, self.changed_title = r.changed_list, r.changed_title
-
-    @staticmethod
-    def _scrolled(body_layout: QBoxLayout) -> QScrollArea:
-        # In a scroll area so that the panel never forces its dock to a size: a short bottom
-        # dock scrolls (rarely) instead of pushing the heat map out of the window.
-        body = NoHeightForWidth()
-        body.setLayout(body_layout)
-        body_layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
-        scroll.setWidget(body)
-        scroll.setFocusPolicy(Qt.NoFocus)
-        return scroll
-
-    def _build_buttons(self) -> QHBoxLayout:
-        self.label_button = QToolButton()
-        self.label_button.setText("Label as")
-        self.label_button.setToolTip("Set the label with the mouse (or clear it)")
-        self.label_button.setPopupMode(QToolButton.InstantPopup)
-        self.label_menu = QMenu(self.label_button)
-        self.label_button.setMenu(self.label_menu)
-        self.types_button = QPushButton("Defect types…")
-        self.types_button.setToolTip("Add, rename, merge or recolour the project's defect types")
-        self.types_button.clicked.connect(self.edit_types)
-        self.more_button = QToolButton()
-        self.more_button.setText("Import/Export")
-        self.more_button.setPopupMode(QToolButton.InstantPopup)
-        more = QMenu(self.more_button)
-        more.addAction("Import labels CSV…", self._import)
-        more.addAction("Export labels CSV…", lambda: export_labels_action(self, self.project))
-        more.addAction(
-            "Export report (CSV + JSON)…", lambda: export_report_action(self, self.project)
-        )
-        self.more_button.setMenu(more)
-        self.retrain_button = QPushButton("Retrain")
-        self.retrain_button.setObjectName("primary")
-        self.retrain_button.setToolTip(
-            "Retrain the defect classifier from the current labels and show what changed"
-        )
-        self.retrain_button.clicked.connect(self.retrain_requested.emit)
-        row = QHBoxLayout()
-        row.setSpacing(4)
-        for widget in (self.label_button, self.types_button, self.more_button):
-            row.addWidget(widget)
-        row.addStretch(1)
-        row.addWidget(self.retrain_button)
-        return row
-
-    def _route_keys(self) -> None:
-        """Review keys win anywhere inside the panel.
-
-        Buttons and check boxes take no keyboard focus (Space would press them instead of
-        accepting a prediction); the lists keep focus for scrolling, and an event filter hands
-        our keys to the panel before the list sees them.
-        """
-        for widget in self.findChildren(QWidget):
-            if isinstance(widget, QMenu):
-                continue  # an open menu keeps its own arrow keys
-            if isinstance(widget, (QPushButton, QToolButton, QCheckBox, QTabWidget)):
-                widget.setFocusPolicy(Qt.NoFocus)
-            widget.installEventFilter(self)
-        self.tabs.tabBar().setFocusPolicy(Qt.NoFocus)
 
     # ------------------------------------------------------------------ project
 
@@ -468,9 +416,6 @@ class ReviewPanel(QWidget):
         dialog.types_changed.connect(self.refresh)
         return dialog
 
-    def label_icon(self, label: Optional[str]):
-        return self.icons.icon(label)
-
     # ------------------------------------------------------------------ decisions
 
     def _redraw(self, rels: list[str]) -> None:
@@ -512,36 +457,6 @@ class ReviewPanel(QWidget):
 
     # ------------------------------------------------------------------ keys
 
-    def _key_action(self, event: QKeyEvent) -> Optional[Callable[[], object]]:
-        """The review action of a key press, or None when the key is not ours."""
-        key = event.key()
-        mods = event.modifiers() & ~Qt.KeypadModifier
-        ctrl = bool(mods & Qt.ControlModifier)
-        shift = bool(mods & Qt.ShiftModifier)
-        moves = {Qt.Key_Left: -1, Qt.Key_Up: -1, Qt.Key_A: -1}
-        moves.update({Qt.Key_Right: 1, Qt.Key_Down: 1, Qt.Key_D: 1})
-        if ctrl:
-            if mods & ~(Qt.ControlModifier | Qt.ShiftModifier):
-                return None
-            if key == Qt.Key_Z:
-                return self.redo if shift else self.undo
-            if key == Qt.Key_Y and not shift:
-                return self.redo
-            return None
-        if mods & ~Qt.ShiftModifier:
-            return None  # Alt/Meta combinations belong to the window
-        if key in moves:
-            return partial(self.move, moves[key])
-        if event.isAutoRepeat():
-            return _ignore  # a held key must not label a run of images
-        if Qt.Key_1 <= key <= Qt.Key_9:
-            return partial(self.decide_type, key - Qt.Key_1)
-        if key == Qt.Key_0:
-            return partial(self.decide, NORMAL)
-        if key in (Qt.Key_Space, Qt.Key_Return, Qt.Key_Enter):
-            return self.accept_prediction
-        return None
-
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         # Decided by width alone: a side dock is narrow, a bottom dock wide and short, and the
@@ -556,7 +471,7 @@ class ReviewPanel(QWidget):
             self._body.setStretch(1, 3 if wide else 0)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        action = self._key_action(event)
+        action = key_action(self, event)
         if action is None:
             super().keyPressEvent(event)
             return
@@ -564,21 +479,10 @@ class ReviewPanel(QWidget):
         action()
 
     def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.ShortcutOverride and self._key_action(event) is not None:
+        if event.type() == QEvent.ShortcutOverride and key_action(self, event) is not None:
             event.accept()  # our key: deliver it as a key press here, not as a window shortcut
             return True
         return super().event(event)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind in (QEvent.KeyPress, QEvent.ShortcutOverride):
-            action = self._key_action(event)
-            if action is not None:
-                event.accept()
-                if kind == QEvent.KeyPress:
-                    action()
-                return True
-        return super().eventFilter(watched, event)
 
     # ------------------------------------------------------------------ display
 
@@ -623,14 +527,7 @@ class ReviewPanel(QWidget):
             self._show_thumb(rel)
 
     def _show_thumb(self, rel: str) -> None:
-        pixmap = self.thumbs.get(rel)
-        if pixmap is not None:
-            self.thumb.fit(pixmap)
-        elif rel in self.thumbs.errors:
-            self.thumb.say(f"Cannot show this image:\n{self.thumbs.errors[rel]}")
-        else:
-            self.thumb.say("loading…")
-            self.thumbs.request(rel, self.session.paths.get(rel))
+        self.thumbs.show(self.thumb, rel, self.session.paths.get(rel))
 
     def _thumb_ready(self, rel: str) -> None:
         if rel == self._current:
@@ -640,7 +537,3 @@ class ReviewPanel(QWidget):
         pixmap = self.thumbs.pixmaps.get(self._current) if self._current else None
         if pixmap is not None:
             self.thumb.fit(pixmap)
-
-
-def _ignore() -> None:
-    return None

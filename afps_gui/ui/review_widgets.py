@@ -23,10 +23,14 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QProgressBar,
+    QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -253,6 +257,13 @@ class Thumb(QLabel):
     """
 
     resized = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignCenter)
+        self.setMinimumSize(120, 96)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.setStyleSheet("background: #20242a; color: #c5ccd6; border-radius: 3px;")
 
     def sizeHint(self) -> QSize:
         return QSize(240, 180)
@@ -516,6 +527,56 @@ def _metrics_table() -> QTableWidget:
 
 def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}"
+
+
+class ActionRow(QWidget):
+    """The buttons above the panel: Label as, Defect types, Import/Export, Retrain."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.label_button = QToolButton()
+        self.label_button.setText("Label as")
+        self.label_button.setToolTip("Set the label with the mouse (or clear it)")
+        self.label_button.setPopupMode(QToolButton.InstantPopup)
+        self.label_menu = QMenu(self.label_button)
+        self.label_button.setMenu(self.label_menu)
+        self.types_button = QPushButton("Defect types…")
+        self.types_button.setToolTip("Add, rename, merge or recolour the project's defect types")
+        self.more_button = QToolButton()
+        self.more_button.setText("Import/Export")
+        self.more_button.setPopupMode(QToolButton.InstantPopup)
+        self.more_button.setMenu(QMenu(self.more_button))
+        self.retrain_button = QPushButton("Retrain")
+        self.retrain_button.setObjectName("primary")
+        self.retrain_button.setToolTip(
+            "Retrain the defect classifier from the current labels and show what changed"
+        )
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        for widget in (self.label_button, self.types_button, self.more_button):
+            row.addWidget(widget)
+        row.addStretch(1)
+        row.addWidget(self.retrain_button)
+
+    def add_file_actions(self, *entries) -> None:
+        menu = self.more_button.menu()
+        for text, callback in entries:
+            menu.addAction(text, callback)
+
+
+def scrolled(body_layout) -> QScrollArea:
+    """The panel's body in a scroll area, so that the panel never forces its dock to a size: a
+    short bottom dock scrolls (rarely) instead of pushing the heat map out of the window."""
+    body = NoHeightForWidth()
+    body.setLayout(body_layout)
+    body_layout.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.NoFrame)
+    scroll.setWidget(body)
+    scroll.setFocusPolicy(Qt.NoFocus)
+    return scroll
 
 
 class NoHeightForWidth(QWidget):
