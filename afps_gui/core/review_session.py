@@ -58,8 +58,8 @@ class ReviewSession:
         self.paths: dict[str, Path] = {}
         self.types: list = []
         self._inputs: Optional[rq.QueueInputs] = None
-        self._items: dict[str, rq.QueueItem] = {}
-        self._order: dict[str, int] = {}  # rel -> place in the frozen queue
+        self.items: dict[str, rq.QueueItem] = {}  # rel -> its queue entry (read-only outside)
+        self.order: dict[str, int] = {}  # rel -> place in the frozen queue
         self._keys: list[tuple] = []  # the sort keys of the frozen queue, in order
         self.counts: Counter = Counter()  # current label -> images
         self.reason_counts: Counter = Counter()
@@ -76,7 +76,7 @@ class ReviewSession:
         if self.project is None:
             self._clear()
             return []
-        before = {rel: (it.human, it.reviewed) for rel, it in self._items.items()}
+        before = {rel: (it.human, it.reviewed) for rel, it in self.items.items()}
         project = self.project
         data = rq.queue_inputs(project)
         self._inputs = data
@@ -86,13 +86,13 @@ class ReviewSession:
         # files are where the inspection log says.
         self.paths.update((rel, Path(path)) for rel, path in data.line_paths.items())
         self.types = project.store.types()
-        self._items = {rel: self._classify(rel) for rel in self.rels}
-        self.counts = Counter(item.label for item in self._items.values())
-        self.reason_counts = Counter(item.reason for item in self._items.values())
+        self.items = {rel: self._classify(rel) for rel in self.rels}
+        self.counts = Counter(item.label for item in self.items.values())
+        self.reason_counts = Counter(item.reason for item in self.items.values())
         self._freeze_order()
         return [
             rel
-            for rel, item in self._items.items()
+            for rel, item in self.items.items()
             if rel in before and before[rel] != (item.human, item.reviewed)
         ]
 
@@ -108,28 +108,28 @@ class ReviewSession:
         )
 
     def _freeze_order(self) -> None:
-        ordered = sorted(self._items.values(), key=rq.sort_key)
-        self._order = {item.rel: i for i, item in enumerate(ordered)}
+        ordered = sorted(self.items.values(), key=rq.sort_key)
+        self.order = {item.rel: i for i, item in enumerate(ordered)}
         self._keys = [rq.sort_key(item) for item in ordered]
 
     def item(self, rel: Optional[str]) -> Optional[rq.QueueItem]:
-        return self._items.get(rel) if rel is not None else None
+        return self.items.get(rel) if rel is not None else None
 
     def __contains__(self, rel: object) -> bool:
-        return rel in self._items
+        return rel in self.items
 
     def position(self, rel: str) -> int:
         """The image's place in the frozen queue (the key that keeps visible rows in order)."""
-        return self._order[rel]
+        return self.order[rel]
 
     def visible(self) -> list[str]:
         """The images whose reason is wanted, in queue order."""
-        ordered = sorted(self._order, key=self._order.__getitem__)
-        return [rel for rel in ordered if self._items[rel].reason in self.wanted]
+        ordered = sorted(self.order, key=self.order.__getitem__)
+        return [rel for rel in ordered if self.items[rel].reason in self.wanted]
 
     @property
     def total(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     @property
     def reviewed_count(self) -> int:
@@ -181,7 +181,7 @@ class ReviewSession:
 
     def after_change(self, change, *, undo: bool = True) -> HistoryStep:
         """Follow a change the store made (an undo or redo here or elsewhere)."""
-        if change.kind == "label" and change.image and change.image in self._items:
+        if change.kind == "label" and change.image and change.image in self.items:
             # The store changed that image even where the session had not seen its label
             # (one set elsewhere): whatever shows it redraws it.
             self._sync([change.image])
@@ -200,7 +200,7 @@ class ReviewSession:
         self._read_images(rels)
         added, changed = [], []
         for rel in rels:
-            if rel in self._items:
+            if rel in self.items:
                 if self._update(rel):
                     changed.append(rel)
             elif self._known(rel):
@@ -230,15 +230,15 @@ class ReviewSession:
         else:
             data.human_labels[rel] = human
         (data.reviewed.add if reviewed else data.reviewed.discard)(rel)
-        if rel in self._items:
+        if rel in self.items:
             self._update(rel)
         return True
 
     def _update(self, rel: str) -> bool:
-        old, new = self._items[rel], self._classify(rel)
+        old, new = self.items[rel], self._classify(rel)
         if old == new:
             return False
-        self._items[rel] = new
+        self.items[rel] = new
         self._count(old, -1)
         self._count(new, +1)
         return True
@@ -290,12 +290,12 @@ class ReviewSession:
     def _add(self, rel: str) -> None:
         self.rels.append(rel)
         item = self._classify(rel)
-        self._items[rel] = item
+        self.items[rel] = item
         self._count(item, +1)
         key = rq.sort_key(item)
         place = bisect.bisect_left(self._keys, key)
         self._keys.insert(place, key)
-        for other, pos in self._order.items():
+        for other, pos in self.order.items():
             if pos >= place:
-                self._order[other] = pos + 1
-        self._order[rel] = place
+                self.order[other] = pos + 1
+        self.order[rel] = place

@@ -106,7 +106,7 @@ class ReviewThumbs(QObject):
         self._pending.add(rel)
         self.tasks.submit(
             rel,
-            partial(decode_thumbnail, str(path), THUMB_MAX_SIDE),
+            partial(decode_thumbnail, str(path), THUMB_MAX_SIDE, enlarge=False),
             partial(self._loaded, rel),
             lambda failure, rel=rel: self._failed(rel, failure.message),
         )

@@ -107,7 +107,7 @@ class QueueModel(QAbstractListModel):
         if not index.isValid() or index.row() >= len(self.rows):
             return None
         rel = self.rows[index.row()]
-        item = self.session.item(rel)
+        item = self.session.items.get(rel)  # a paint asks for every visible row: no detour
         if item is None:
             return None
         if role == Qt.DisplayRole:
@@ -199,15 +199,15 @@ class QueueList(QWidget):
     def row_of(self, rel: Optional[str]) -> Optional[int]:
         """The visible row of ``rel``, or None. The visible rows always keep queue order, so
         this is a binary search, not a scan: it runs on every key press."""
-        if rel is None or rel not in self.session:
+        if rel is None or rel not in self.session.order:
             return None
         row = self._place(rel)
         rows = self.model.rows
         return row if row < len(rows) and rows[row] == rel else None
 
     def _place(self, rel: str) -> int:
-        position = self.session.position
-        return bisect_rows(self.model.rows, position(rel), position)
+        order = self.session.order
+        return bisect.bisect_left(self.model.rows, order[rel], key=order.__getitem__)
 
     def show_row(self, rel: str) -> int:
         """The visible row of ``rel``, inserting it in its place when the filter hid it."""
@@ -240,10 +240,6 @@ class QueueList(QWidget):
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not self._syncing and current.isValid():
             self.picked.emit(self.model.rows[current.row()])
-
-
-def bisect_rows(rows: list[str], value: int, key) -> int:
-    return bisect.bisect_left(rows, value, key=key)
 
 
 # --------------------------------------------------------------------------- the details

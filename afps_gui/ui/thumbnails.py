@@ -21,12 +21,17 @@ log = logging.getLogger("afps.thumbnails")
 MAX_PENDING = 256
 
 
-def decode_thumbnail(path: str, side: int) -> QImage:
-    """A side x side-bounded thumbnail; Qt's reader scales while decoding (fast for JPEG)."""
+def decode_thumbnail(path: str, side: int, *, enlarge: bool = True) -> QImage:
+    """A side x side-bounded thumbnail; Qt's reader scales while decoding (fast for JPEG).
+
+    ``enlarge=False`` keeps an image smaller than the bound at its own size (the review panel
+    scales its image to the label anyway; decoding it larger only costs the UI thread).
+    """
     reader = QImageReader(path)
     reader.setAutoTransform(True)
     size = reader.size()
-    if size.isValid() and size.width() > 0 and size.height() > 0:
+    small = size.isValid() and max(size.width(), size.height()) <= side
+    if size.isValid() and size.width() > 0 and size.height() > 0 and (enlarge or not small):
         reader.setScaledSize(size.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio))
     image = reader.read()
     if image.isNull():
