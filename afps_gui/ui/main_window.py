@@ -29,7 +29,7 @@ from ..core.errors import AfpsError, DatasetMissingError
 from ..core.project import Project
 from ..job_process import torch_threads_for_jobs
 from ..logs import log_path
-from ..workers import Failure, JobRunner, TaskRunner
+from ..workers import JobRunner, TaskRunner
 from . import messages, project_jobs
 from .actions import build_actions, build_menus, build_toolbar
 from .browser import BrowserWidget
@@ -43,10 +43,11 @@ from .prefs import Preferences, load_prefs, save_prefs
 from .prefs_dialog import PreferencesDialog
 from .relocate import ask_for_dataset
 from .review import ReviewPanel
-from .review_files import export_labels_action, export_report_action, import_labels_action
 from .status import Banner, StatusBar
 from .training_panel import TrainingPanel
 from .warm_up import on_screen, warm_up_hidden_pages, warm_up_plots
+from .window_jobs import WindowJobs
+from .window_labels import WindowLabels
 
 log = logging.getLogger("afps.ui")
 
@@ -57,7 +58,7 @@ NEEDS_IDLE = ("new", "open", "demo", "close", "tune", "fit", "score", "train", "
               "import_labels", "prefs", "inspect_folder", "inspect_files", "inspect_once")  # fmt: skip
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowJobs, WindowLabels, QMainWindow):
     project_changed = Signal(object)
     pipeline_finished = Signal(bool)  # a "fit, score and train" chain ended (True: all ran)
 
@@ -336,247 +337,6 @@ class MainWindow(QMainWindow):
             action = self.recent_menu.addAction(folder)
             action.triggered.connect(lambda checked=False, f=folder: self.open_project(f))
         self.recent_menu.setEnabled(bool(self.prefs.recent_projects))
-
-    # --- jobs -------------------------------------------------------------------------------
-
-    def start_job(self, name: str, fn, **handlers) -> bool:
-        if self.runner.busy:
-            self.status.showMessage(f"{self.runner.current} is running: wait or cancel it.", 5000)
-            return False
-        return self.runner.start(name, fn, **handlers)
-
-    def _require_project(self) -> bool:
-        if self.project is None:
-            messages.info(self, "Open a project first (File ▸ Open, or the demo project).")
-            return False
-        return True
-
-    def fit(self) -> bool:
-        if not self._require_project() or not self._apply(self.training.apply_padim_settings):
-            return False
-        return self.start_job(
-            "Fitting PaDiM",
-            project_jobs.fit_job(self.project),
-            on_result=self._fitted,
-        )
-
-    def tune(self) -> bool:
-        if not self._require_project() or not self._apply(self.training.apply_padim_settings):
-            return False
-        self.training.tabs.setCurrentIndex(0)
-        return self.start_job(
-            "Tuning detection settings",
-            project_jobs.tune_job(self.project),
-            on_result=self._tuned,
-        )
-
-    def score(self) -> bool:
-        if not self._require_project():
-            return False
-        return self.start_job(
-            "Scoring images", project_jobs.score_job(self.project), on_result=self._scored
-        )
-
-    def train(self, after=None) -> bool:
-        if not self._require_project():
-            return False
-        config = self._apply(self.training.apply_classifier_settings)
-        if config is None:
-            return False
-        self.training.training_started()
-        if after is None:  # from the review panel, keep the heat map in view
-            # In a turn of the event loop of its own: drawing the training tab (its plots) and
-            # starting the job are each a few tens of ms; one after the other, the window
-            # would not react for their sum.
-            QTimer.singleShot(0, self.docks["training"].raise_)
-        return self.start_job(
-            "Training the classifier",
-            project_jobs.train_job(self.project, config),
-            on_post=self.training.curves.add,
-            on_result=lambda result: self._trained(result, after),
-        )
-
-    def run_all(self) -> bool:
-        """Fit, then score, then train: each step starts when the previous one succeeded."""
-        self._chain, self._in_pipeline = [self.score, self.train], True
-        if not self.fit():
-            self._chain, self._in_pipeline = [], False
-            return False
-        return True
-
-    def sweep(self, plan) -> bool:
-        if not self._require_project():
-            return False
-        self.training.tabs.setCurrentWidget(self.training.sweep)
-        self.docks["training"].raise_()
-        return self.start_job(
-            "Running the sweep",
-            project_jobs.sweep_job(self.project, plan),
-            on_result=self.training.sweep.show_result,
-        )
-
-    def save_threshold(self, value: float) -> None:
-        if self.project is None or self.project.readonly:
-            return
-
-        def saved(threshold: float) -> None:
-            self.status.showMessage(f"Threshold {threshold:.2f} saved: re-scoring…", 8000)
-            self.heatmap.reload()
-            self._chain = [self.score]
-
-        self.start_job(
-            "Saving the threshold",
-            project_jobs.save_threshold_job(self.project, value),
-            on_result=saved,
-        )
-
-    def retrain_from_review(self) -> None:
-        self.train(after=self.review.show_retrain_result)
-
-    def cancel_job(self) -> None:
-        if self.runner.busy:
-            self._chain = []  # the failed outcome then ends a pipeline
-            self.status.job_cancelling()
-            self.runner.cancel()
-
-    def _apply(self, fn):
-        """Run a settings-form apply; a refused value is shown, not raised."""
-        try:
-            return fn() if fn is not None else None
-        except AfpsError as exc:
-            messages.error(self, str(exc))
-            return None
-
-    def _tuned(self, result) -> None:
-        self._adopt_tuning(result.best, result.as_dict())
-        self.status.showMessage("Detection settings tuned: fit PaDiM to use them.", 10000)
-
-    def _adopt_tuning(self, config, tuning: dict) -> None:
-        """The job saved the tuned settings in the project; the window's copy follows."""
-        s = self.project.settings
-        s.padim, s.tuning, s.auto_tune = config, tuning, False
-        self.training.load_settings()
-        self.training.show_tuning(tuning)
-
-    def _fitted(self, result) -> None:
-        if result.tuning:
-            from ..core.padim import PadimConfig
-
-            self._adopt_tuning(PadimConfig(**result.settings["padim"]), result.tuning)
-        self.training.show_fit_result(result)
-        self._models_changed()
-
-    def _scored(self, result) -> None:
-        skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
-        self.status.showMessage(
-            f"Scored {result.n_scored} images: {result.n_anomalous} anomalous, "
-            f"{result.n_classified} classified{skipped}.",
-            10000,
-        )
-        self.training.show_score_result(result, self.project.classifier_path.is_file())
-        self._models_changed()
-
-    def _trained(self, result, after=None) -> None:
-        self.training.show_train_result(result)
-        self._models_changed()
-        if after is not None:
-            after(result)
-
-    def _models_changed(self) -> None:
-        self.browser.refresh()
-        self.heatmap.reload()
-        self.inspector.reload()
-        self.review.refresh()
-        self.training.update_counts()
-
-    def _job_finished(self, name: str, outcome: str) -> None:
-        self.status.job_finished(name, outcome)
-        self.update_actions()
-        if outcome != "ok":
-            self._end_chain(False)
-        elif self._chain:
-            step = self._chain.pop(0)
-            QTimer.singleShot(0, lambda: step() or self._end_chain(False))
-        elif self._in_pipeline:
-            self._end_chain(True)
-
-    def _end_chain(self, ok: bool) -> None:
-        """The chain stops; a run_all chain says how it ended (True: every step ran)."""
-        self._chain = []
-        if self._in_pipeline:
-            self._in_pipeline = False
-            self.pipeline_finished.emit(ok)
-
-    def _job_failed(self, name: str, failure: Failure) -> None:
-        messages.error(self, failure.message, failure.details, title=f"{name} failed")
-
-    # --- images and labels ------------------------------------------------------------------
-
-    def show_image(self, rel: str) -> None:
-        self.heatmap.show_image(rel)
-        self.inspector.show_image(rel)
-        if self.review.current != rel:
-            self.review.select(rel, focus_list=False)
-
-    def _review_moved(self, rel: str) -> None:
-        if self.browser.current_rel() != rel and self.browser.select(rel):
-            return  # the browser's signal updates the viewers
-        # The same image, or one the browser does not list (a part inspected on the line)
-        self.heatmap.show_image(rel)
-        self.inspector.show_image(rel)
-
-    def labels_changed(self, rels: list) -> None:
-        self.browser.refresh(list(rels) if rels else None)
-        self.training.update_counts()
-        self.update_actions()
-
-    def undo(self) -> None:
-        self.review.history.undo()
-
-    def redo(self) -> None:
-        self.review.history.redo()
-
-    def _history_changed(self, step) -> None:
-        """After an undo or redo (menu or review keys): the panel emits labels_changed for
-        the images it knows changed; a change of many images or of the types redraws all."""
-        if step.many:
-            self.labels_changed([])
-        self.update_actions()
-
-    def show_review(self) -> None:
-        self.docks["review"].show()
-        self.docks["review"].raise_()
-        widget = self.docks["review"].widget()
-        widget.setFocus()
-
-    def edit_types(self) -> None:
-        if self.project is None:
-            return
-        messages.exec_box(self.review.types_dialog())
-        self.labels_changed([])
-        self.browser.refresh()
-
-    def import_labels(self) -> None:
-        if self._label_action(import_labels_action):
-            self.browser.refresh()
-            self.review.refresh()
-            self.training.update_counts()
-
-    def export_labels(self) -> None:
-        self._label_action(export_labels_action)
-
-    def export_report(self) -> None:
-        self._label_action(export_report_action)
-
-    def _label_action(self, action) -> bool:
-        """Run an import/export action on the open project; True when labels changed."""
-        if self.project is None:
-            return False
-        try:
-            return bool(action(self, self.project))
-        except AfpsError as exc:
-            messages.error(self, str(exc))
-            return False
 
     # --- window state -----------------------------------------------------------------------
 
