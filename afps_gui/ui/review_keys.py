@@ -58,7 +58,9 @@ class KeyRouter(QObject):
 
     Buttons and check boxes take no keyboard focus (Space would press them instead of
     accepting a prediction); the lists keep focus for scrolling, and this filter hands our keys
-    to the panel before the list sees them.
+    to the panel before the list sees them. Window shortcuts cannot do this: the window's "1"
+    or Ctrl+Z would be ambiguous with the panel's, and a list eats arrows and Space before any
+    shortcut of the panel's could see them.
     """
 
     def __init__(self, panel: QWidget):
@@ -69,7 +71,11 @@ class KeyRouter(QObject):
                 continue  # an open menu keeps its own arrow keys
             if isinstance(widget, (QPushButton, QToolButton, QCheckBox, QTabWidget)):
                 widget.setFocusPolicy(Qt.NoFocus)
-            widget.installEventFilter(self)
+            elif widget.focusPolicy() != Qt.NoFocus:
+                # Only a widget that can have the focus gets key events first (the lists,
+                # which would scroll or search on our keys); the rest pass them up to the
+                # panel's own handlers.
+                widget.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
