@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ..core.errors import AfpsError
 from ..core.labels import OverwriteRefused
+from ..core.report import project_rows, write_report
 
 MAX_LISTED = 12  # image paths listed in a message before "and N more"
 
@@ -166,37 +167,16 @@ def export_labels_action(parent: Optional[QWidget], project) -> None:
 
 
 def known_threshold(project) -> Optional[float]:
-    """The anomaly threshold saved with the project's PaDiM model, or None if there is none."""
-    path = project.padim_path
-    if not path.is_file():
-        return None
-    try:  # only the settings are needed; this avoids building the backbone
-        from ..core.modelfile import load_model
-        from ..core.padim import FORMAT_VERSION, KIND
+    """The anomaly threshold saved with the project's model, or None (the pipeline's rule:
+    the settings only, never the whole model file)."""
+    from ..core.pipeline import saved_threshold  # torch loads for a report, not at start-up
 
-        settings, _ = load_model(path, KIND, FORMAT_VERSION)
-    except AfpsError:
-        return None
-    threshold = settings.get("threshold")
-    return None if threshold is None else float(threshold)
+    return saved_threshold(project)
 
 
 def report_rows(project, threshold: Optional[float] = None) -> list[dict]:
-    """One report row per image: score from the cache; anomalous only when both are known."""
-    scores = project.cache.scores()
-    rows = []
-    for sample in project.dataset.samples:
-        score = scores.get(sample.rel)
-        anomalous = None if score is None or threshold is None else bool(score > threshold)
-        rows.append(
-            {
-                "image": sample.rel,
-                "score": score,
-                "anomalous": anomalous,
-                "dataset_label": sample.label,
-            }
-        )
-    return rows
+    """One report row per image, as ``afps report`` builds them (core.report.project_rows)."""
+    return project_rows(project, threshold)
 
 
 def export_report_action(
@@ -220,8 +200,6 @@ def export_report_action(
     if threshold is None:
         threshold = known_threshold(project)
     rows = report_rows(project, threshold)
-    from ..core.report import write_report
-
     ok, _ = _write_asking(
         parent,
         title,
