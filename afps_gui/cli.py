@@ -391,7 +391,7 @@ def cmd_evaluate(args) -> int:
     ds = load_data(args)
     n_fit = args.n_fit
     if n_fit is None and ds.layout == "magnetic-tile":
-        n_fit = 800  # the reference protocol for this dataset (DESIGN.md)
+        n_fit = 800  # the reference protocol for magnetic tiles: fit on 800 normals
     with progress_bar("Fit + score", args.quiet) as bar:
         res = evaluate_detection(
             ds,

@@ -466,23 +466,21 @@ def normal_prediction(padim: PadimModel, rel: str, score: float, padim_id: str) 
 def score_project(
     project: Project,
     *,
-    samples: Optional[Sequence[Sample]] = None,
     progress: Progress = no_progress,
     cancel=None,
 ) -> ScoreResult:
-    """Score every image (or ``samples``), cache the maps, and classify the anomalous ones.
+    """Score every image, cache the maps, and classify the anomalous ones.
 
     Predictions replace the previous ones only when the whole run finished.
     """
     _writable(project)
     padim = load_padim(project)
     clf = load_classifier(project)
-    partial = samples is not None
-    samples = list(project.dataset.samples if samples is None else samples)
+    samples = list(project.dataset.samples)
     t0 = time.perf_counter()
     padim_id = default_model_id(project.padim_path)
     clf_id = default_model_id(project.classifier_path) if clf else ""
-    entries = dict(project.cache.index["images"]) if partial else {}
+    entries: dict = {}  # the whole dataset is scored: no earlier entry stays
     preds: list[StoredPrediction] = []
     skipped: list[tuple[str, str]] = []
     n_anom = 0
