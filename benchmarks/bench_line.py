@@ -226,6 +226,7 @@ def throughput_phase(camera: Camera, watcher: Watcher, rate: float, seconds: flo
 def prepared(args) -> tuple[Path, Path, list[Path], list[Path]]:
     work = Path(args.work or tempfile.gettempdir()) / "afps-bench-line"
     project = ensure_project(Path(args.project) if args.project else work / "proj", args.strategy)
+    work.mkdir(parents=True, exist_ok=True)  # with --project nothing else made it
     return work, project, *camera_sources(project)
 
 
