@@ -93,8 +93,8 @@ def _auroc(v) -> str:
     return "–" if v is None or v != v else f"{v:.3f}"
 
 
-def scrolled(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
+def scrolled(widget: QWidget, area: QScrollArea | None = None) -> QScrollArea:
+    area = area or QScrollArea()
     area.setWidget(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -123,11 +123,8 @@ class _ScrolledDown(QScrollArea):
 
 
 def scrolled_down(widget: QWidget) -> QScrollArea:
-    area = _ScrolledDown()
-    area.setWidget(widget)
+    area = scrolled(widget, _ScrolledDown())
     widget.installEventFilter(area)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return area
 
