@@ -362,7 +362,6 @@ def tune_detection(
     each) are scored. Without defects, synthetic ones are pasted into the validation normals.
     """
     t0 = time.perf_counter()
-    base = base or PadimConfig()
     if len(data.fit) < 2:
         raise AfpsError("Tuning needs at least 2 normal images to fit on.")
     rng = np.random.default_rng(seed)
@@ -375,98 +374,154 @@ def tune_detection(
         seed=seed,
         skipped=skipped,
     )
-    defective = [v.defective for v in val]
-    if all(defective) or not any(defective):
-        raise AfpsError("Tuning needs both normal and defective validation images.")
-    aspect = typical_aspect(fit_normals)
-    queue = list(candidates) if candidates is not None else default_candidates()
-    refine = candidates is None
-    rows: list[TuneRow] = []
-    best: Optional[tuple[float, Candidate, TuneRow, torch.Tensor, _Embedded]] = None
-    cost_per_pixel: Optional[float] = None
-    tried: set[Candidate] = set()
-    refined_around: Optional[Candidate] = None
-    # The default first round always runs whole: a slow first group (a busy machine) must not
-    # cost the larger input that small defects need. The budget bounds what comes after.
-    round_one = set(queue) if candidates is None else set()
-    n_def, n_norm = defective.count(True), defective.count(False)
-
-    def margin(best) -> float:
-        se = auroc_standard_error(best[2].image_auroc, n_def, n_norm)
-        return max(MARGIN, 0.75 * se)
-
-    while queue:
-        key = queue[0].embedding_key
-        group = [c for c in queue if c.embedding_key == key]
-        queue = [c for c in queue if c.embedding_key != key]
-        tried.update(group)
-        cfg0 = group[0].config(aspect, base)
-        pixels = cfg0.input_size[0] * cfg0.input_size[1] * (len(fit_normals) + len(val))
-        spent = time.perf_counter() - t0
-        over = cost_per_pixel is not None and spent + cost_per_pixel * pixels > budget_s
-        if over and group[0] not in round_one:
-            rows += [_row(c, c.config(aspect, base), note="not tried: time budget") for c in group]
-        else:
-            progress(len(rows), len(rows) + len(group) + len(queue), f"Tuning: {group[0].label()}")
-            g0 = time.perf_counter()
-            try:
-                found = _try_group(
-                    group,
-                    aspect,
-                    base,
-                    fit_normals,
-                    val,
-                    defective,
-                    skipped,
-                    device,
-                    weights,
-                    cancel,
-                )
-            except AfpsError as exc:  # e.g. a backbone without weights on this machine
-                found = [
-                    (_row(c, c.config(aspect, base), note=f"failed: {exc}"), None, None)
-                    for c in group
-                ]
-            else:
-                cost_per_pixel = (time.perf_counter() - g0) / pixels
-            for cand, (row, pmaps, emb) in zip(group, found):
-                rows.append(row)
-                if pmaps is not None and (best is None or row.objective > best[0] + margin(best)):
-                    best = (row.objective, cand, row, pmaps, emb)
-        if not queue and refine and best is not None and best[1] != refined_around:
-            # Coordinate ascent: look around the best; again when a neighbour took its place.
-            refined_around = best[1]
-            queue = [c for c in refinements(best[1]) if c not in tried]
-    if best is None:
-        raise AfpsError("No candidate setting could be tried: " + (rows[0].note if rows else ""))
-    chosen = best[1].config(aspect, base)
-    # The blur only smooths the map: compare it on the best candidate's cached patch maps.
-    progress(len(tried), len(tried) + len(SIGMAS), "Tuning the blur")
-    best_obj = best[0]
-    for sigma in SIGMAS:
-        if sigma == chosen.sigma:
-            continue
-        img, pix = _metrics(best[3], best[4], defective, replace(chosen, sigma=sigma))
-        row = _row(best[1], replace(chosen, sigma=sigma), img, pix, 0.0, note="blur only")
-        rows.append(row)
-        if row.objective > best_obj + margin(best):
-            best_obj, chosen = row.objective, replace(chosen, sigma=sigma)
-    edges = _edge_rows(best, chosen, defective)
-    rows += edges
-    if edges:
-        off, on = edges
-        chosen = replace(chosen, edge_correction=on.objective > off.objective + margin(best))
+    search = _Search(fit_normals, val, skipped, base or PadimConfig(), budget_s, t0)
+    search.use(device=device, weights=weights, progress=progress, cancel=cancel)
+    search.run(candidates)
+    chosen = search.tune_edges(search.tune_blur())
     progress(1, 1, "Tuning done")
     return TuneResult(
         best=chosen,
-        rows=rows,
+        rows=search.rows,
         n_fit=len(fit_normals),
-        n_val_normal=defective.count(False),
-        n_val_defect=defective.count(True),
+        n_val_normal=search.defective.count(False),
+        n_val_defect=search.defective.count(True),
         synthetic=synthetic,
         seconds=time.perf_counter() - t0,
         skipped=skipped,
     )
+
+
+# (objective, candidate, row, patch maps, embedded images) of the best candidate so far
+_BestSoFar = tuple[float, Candidate, TuneRow, torch.Tensor, _Embedded]
+
+
+class _Search:
+    """One tuning run's search: the rows so far, the best candidate, the measured cost."""
+
+    def __init__(self, fit_normals, val, skipped, base: PadimConfig, budget_s: float, t0: float):
+        self.fit_normals, self.val, self.skipped = fit_normals, val, skipped
+        self.defective = [v.defective for v in val]
+        if all(self.defective) or not any(self.defective):
+            raise AfpsError("Tuning needs both normal and defective validation images.")
+        self.base, self.budget_s, self.t0 = base, budget_s, t0
+        self.aspect = typical_aspect(fit_normals)
+        self.use()
+        self.rows: list[TuneRow] = []
+        self.best: Optional[_BestSoFar] = None
+        self.cost_per_pixel: Optional[float] = None
+        self.tried: set[Candidate] = set()
+
+    def use(
+        self,
+        device: str = "auto",
+        weights: Optional[str] = None,
+        progress: Progress = no_progress,
+        cancel: Optional[threading.Event] = None,
+    ) -> None:
+        """Where and how to run: the device and weights, whom to report to, what cancels."""
+        self.device, self.weights, self.progress, self.cancel = device, weights, progress, cancel
+
+    def margin(self) -> float:
+        """How much better than the best a candidate must be to replace it (see MARGIN)."""
+        assert self.best is not None
+        n_def, n_norm = self.defective.count(True), self.defective.count(False)
+        se = auroc_standard_error(self.best[2].image_auroc, n_def, n_norm)
+        return max(MARGIN, 0.75 * se)
+
+    def run(self, candidates: Optional[Sequence[Candidate]]) -> None:
+        """Try the candidates (default: round one, then around the best) group by group."""
+        queue = list(candidates) if candidates is not None else default_candidates()
+        refine = candidates is None
+        # The default first round always runs whole: a slow first group (a busy machine) must not
+        # cost the larger input that small defects need. The budget bounds what comes after.
+        round_one = set(queue) if candidates is None else set()
+        refined_around: Optional[Candidate] = None
+        while queue:
+            key = queue[0].embedding_key
+            group = [c for c in queue if c.embedding_key == key]
+            queue = [c for c in queue if c.embedding_key != key]
+            self.tried.update(group)
+            self.try_group(group, len(queue), always=group[0] in round_one)
+            if not queue and refine and self.best is not None and self.best[1] != refined_around:
+                # Coordinate ascent: look around the best; again when a neighbour took its place.
+                refined_around = self.best[1]
+                queue = [c for c in refinements(self.best[1]) if c not in self.tried]
+        if self.best is None:
+            note = self.rows[0].note if self.rows else ""
+            raise AfpsError("No candidate setting could be tried: " + note)
+
+    def try_group(self, group: list[Candidate], n_queued: int, always: bool) -> None:
+        """Fit and score one group (one embedding pass) unless the budget would be overrun."""
+        cfg0 = group[0].config(self.aspect, self.base)
+        pixels = cfg0.input_size[0] * cfg0.input_size[1] * (len(self.fit_normals) + len(self.val))
+        if not always and self.over_budget(pixels):
+            self.rows += [self.unscored(c, "not tried: time budget") for c in group]
+            return
+        n = len(self.rows)
+        self.progress(n, n + len(group) + n_queued, f"Tuning: {group[0].label()}")
+        for cand, (row, pmaps, emb) in zip(group, self.fit_and_score(group, pixels)):
+            self.rows.append(row)
+            if pmaps is not None and (
+                self.best is None or row.objective > self.best[0] + self.margin()
+            ):
+                self.best = (row.objective, cand, row, pmaps, emb)
+
+    def over_budget(self, pixels: int) -> bool:
+        if self.cost_per_pixel is None:
+            return False
+        spent = time.perf_counter() - self.t0
+        return spent + self.cost_per_pixel * pixels > self.budget_s
+
+    def fit_and_score(self, group: list[Candidate], pixels: int) -> list:
+        """``_try_group``'s (row, patch maps, embedded) per candidate; a failure is a row."""
+        g0 = time.perf_counter()
+        try:
+            found = _try_group(
+                group,
+                self.aspect,
+                self.base,
+                self.fit_normals,
+                self.val,
+                self.defective,
+                self.skipped,
+                self.device,
+                self.weights,
+                self.cancel,
+            )
+        except AfpsError as exc:  # e.g. a backbone without weights on this machine
+            return [(self.unscored(c, f"failed: {exc}"), None, None) for c in group]
+        self.cost_per_pixel = (time.perf_counter() - g0) / pixels
+        return found
+
+    def unscored(self, cand: Candidate, note: str) -> TuneRow:
+        return _row(cand, cand.config(self.aspect, self.base), note=note)
+
+    def tune_blur(self) -> PadimConfig:
+        """The best candidate's settings with the best blur, compared on its cached patch maps
+        (the blur only smooths the map, so nothing is fitted again)."""
+        best = self.best
+        assert best is not None
+        chosen = best[1].config(self.aspect, self.base)
+        self.progress(len(self.tried), len(self.tried) + len(SIGMAS), "Tuning the blur")
+        best_obj = best[0]
+        for sigma in SIGMAS:
+            if sigma == chosen.sigma:
+                continue
+            img, pix = _metrics(best[3], best[4], self.defective, replace(chosen, sigma=sigma))
+            row = _row(best[1], replace(chosen, sigma=sigma), img, pix, 0.0, note="blur only")
+            self.rows.append(row)
+            if row.objective > best_obj + self.margin():
+                best_obj, chosen = row.objective, replace(chosen, sigma=sigma)
+        return chosen
+
+    def tune_edges(self, chosen: PadimConfig) -> PadimConfig:
+        """``chosen`` with edge correction on only where it beat off by more than the margin."""
+        edges = _edge_rows(self.best, chosen, self.defective)
+        self.rows += edges
+        if edges:
+            off, on = edges
+            chosen = replace(chosen, edge_correction=on.objective > off.objective + self.margin())
+        return chosen
 
 
 def _row(cand: Candidate, cfg: PadimConfig, img=float("nan"), pix=float("nan"), s=0.0, note=""):
