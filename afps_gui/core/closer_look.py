@@ -213,40 +213,14 @@ def look_closer(
     ``threshold``: the detection threshold (regions above it count as separate defects).
     """
     H, W = image.shape[:2]
-    amap = score.map
-    sy, sx = H / amap.shape[0], W / amap.shape[1]  # original pixels per map pixel
-    labels, regions = find_regions(amap, threshold)
-    found = []
-    for k, peak in regions:
-        ys, xs = np.nonzero(labels == k)
-        found.append(
-            Region(
-                int(ys.min() * sy),
-                int(math.ceil((ys.max() + 1) * sy)),
-                int(xs.min() * sx),
-                int(math.ceil((xs.max() + 1) * sx)),
-                peak,
-            )
-        )
+    found = _regions_in_image(score.map, threshold, (H, W))
     r = found[0]
     wy0, wy1, wx0, wx1 = _window_box((r.y0, r.y1, r.x0, r.x1), (H, W))
-    crop = image[wy0:wy1, wx0:wx1]
-    tensor, box = to_input(crop, (WINDOW_INPUT, WINDOW_INPUT), "fit")
-    with torch.inference_mode():
-        emb = embed(tensor[None])[0].permute(1, 2, 0).float().cpu().numpy()  # (gh, gw, D)
+    emb, box, valid = _embed_window(image[wy0:wy1, wx0:wx1], embed)
     gh, gw = emb.shape[:2]
     cell = WINDOW_INPUT / gh  # window-input pixels per grid cell
-    grid_box = box.scaled(1 / cell)
-    valid = None
-    if (grid_box.y0, grid_box.y1, grid_box.x0, grid_box.x1) != (0, gh, 0, gw):
-        valid = np.zeros((gh, gw), dtype=bool)
-        valid[grid_box.y0 : grid_box.y1, grid_box.x0 : grid_box.x1] = True
-    # The window grid spans the padded input too: map each cell back to original pixels.
     zoom = (wy1 - wy0) / (box.y1 - box.y0)  # original pixels per window-input pixel
-    oy0 = wy0 - box.y0 * zoom
-    ox0 = wx0 - box.x0 * zoom
-    span = WINDOW_INPUT * zoom
-    pmap = _resample(amap, (oy0 / sy, (oy0 + span) / sy, ox0 / sx, (ox0 + span) / sx), (gh, gw))
+    pmap = _window_patch_map(score.map, (H, W), (wy0, wx0), box, zoom, (gh, gw))
     lmap = local_map(emb, valid)
     if valid is not None:
         lmap = np.where(valid, lmap, lmap[valid].min())
@@ -270,6 +244,59 @@ def look_closer(
         valid=valid,
         input_box=box,
     )
+
+
+def _regions_in_image(
+    amap: np.ndarray, threshold: Optional[float], image_hw: tuple[int, int]
+) -> list[Region]:
+    """``find_regions``' regions as boxes in original image pixels, strongest first."""
+    sy, sx = image_hw[0] / amap.shape[0], image_hw[1] / amap.shape[1]
+    labels, regions = find_regions(amap, threshold)
+    found = []
+    for k, peak in regions:
+        ys, xs = np.nonzero(labels == k)
+        found.append(
+            Region(
+                int(ys.min() * sy),
+                int(math.ceil((ys.max() + 1) * sy)),
+                int(xs.min() * sx),
+                int(math.ceil((xs.max() + 1) * sx)),
+                peak,
+            )
+        )
+    return found
+
+
+def _embed_window(crop: np.ndarray, embed) -> tuple[np.ndarray, Box, Optional[np.ndarray]]:
+    """(patch embeddings (gh, gw, D), the crop's box in the window input, the grid cells that
+    are image rather than padding, or None when all are)."""
+    tensor, box = to_input(crop, (WINDOW_INPUT, WINDOW_INPUT), "fit")
+    with torch.inference_mode():
+        emb = embed(tensor[None])[0].permute(1, 2, 0).float().cpu().numpy()
+    gh, gw = emb.shape[:2]
+    grid_box = box.scaled(1 / (WINDOW_INPUT / gh))
+    valid = None
+    if (grid_box.y0, grid_box.y1, grid_box.x0, grid_box.x1) != (0, gh, 0, gw):
+        valid = np.zeros((gh, gw), dtype=bool)
+        valid[grid_box.y0 : grid_box.y1, grid_box.x0 : grid_box.x1] = True
+    return emb, box, valid
+
+
+def _window_patch_map(
+    amap: np.ndarray,
+    image_hw: tuple[int, int],
+    window_origin: tuple[int, int],
+    box: Box,
+    zoom: float,
+    grid: tuple[int, int],
+) -> np.ndarray:
+    """The detection map resampled onto the window's grid."""
+    sy, sx = image_hw[0] / amap.shape[0], image_hw[1] / amap.shape[1]
+    # The window grid spans the padded input too: map each cell back to original pixels.
+    oy0 = window_origin[0] - box.y0 * zoom
+    ox0 = window_origin[1] - box.x0 * zoom
+    span = WINDOW_INPUT * zoom
+    return _resample(amap, (oy0 / sy, (oy0 + span) / sy, ox0 / sx, (ox0 + span) / sx), grid)
 
 
 def look_at(padim, item, score) -> CloseLook:
