@@ -89,6 +89,27 @@ class EpochStats:
 class TrainHistory:
     epochs: list[EpochStats] = field(default_factory=list)
 
+    def record(self, stats: EpochStats, on_epoch: Optional[Callable[[EpochStats], None]]) -> None:
+        self.epochs.append(stats)
+        if on_epoch:
+            on_epoch(stats)
+
+
+def training_labels(train: Sequence[Example]) -> np.ndarray:
+    """The class indices of ``train``, which every classifier needs to hold at least two
+    images, each of a known type, and at least two types."""
+    labels = np.array([ex.label for ex in train])
+    if len(train) < 2 or (labels < 0).any():
+        raise AfpsError("Training needs at least 2 labelled images, each with a known defect type.")
+    if len(set(labels.tolist())) < 2:
+        raise AfpsError("Training needs images of at least two defect types.")
+    return labels
+
+
+def accuracy(predictions: Sequence[Prediction], examples: Sequence[Example]) -> float:
+    """The share of ``examples`` whose prediction names their type."""
+    return float(np.mean([p.index == ex.label for p, ex in zip(predictions, examples)]))
+
 
 def sinusoidal_2d(pos: torch.Tensor, dim: int) -> torch.Tensor:
     """(..., 2) positions in 0..1 -> (..., dim) fixed sine/cosine code (dim divisible by 4)."""
@@ -251,13 +272,7 @@ class DefectClassifier:
         on_epoch: Optional[Callable[[EpochStats], None]] = None,
     ) -> TrainHistory:
         c = self.config
-        labels = np.array([ex.label for ex in train])
-        if len(train) < 2 or (labels < 0).any():
-            raise AfpsError(
-                "Training needs at least 2 labelled images, each with a known defect type."
-            )
-        if len(set(labels.tolist())) < 2:
-            raise AfpsError("Training needs images of at least two defect types.")
+        labels = training_labels(train)
         for ex in train:
             if ex.patch_map.size < c.n:
                 raise AfpsError(
@@ -266,11 +281,7 @@ class DefectClassifier:
         self._standardise_from(train)
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
-        opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        steps_per_epoch = math.ceil(len(train) / c.batch_size)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=max(1, c.epochs * steps_per_epoch)
-        )
+        opt, sched = self._optimiser(len(train))
         loss_fn = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
         target = torch.from_numpy(labels).long()
         fixed = [self._positions(ex, np.random.default_rng(c.seed)) for ex in train]
@@ -280,32 +291,45 @@ class DefectClassifier:
             resample = c.resample and c.strategy != "top"
             positions = [self._positions(ex, rng) for ex in train] if resample else fixed
             order = rng.permutation(len(train))
-            total_loss, correct = 0.0, 0
-            for start in range(0, len(train), c.batch_size):
-                check_cancel(cancel)
-                idx = order[start : start + c.batch_size]
-                tokens, pos = self._batch([train[i] for i in idx], [positions[i] for i in idx])
-                y = target[idx].to(self.device)
-                logits, _ = self.net(tokens, pos)
-                loss = loss_fn(logits, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total_loss += loss.item() * len(idx)
-                correct += int((logits.argmax(1) == y).sum())
+            total_loss, correct = self._train_epoch(
+                train, positions, order, target, (opt, sched, loss_fn), cancel
+            )
             stats = EpochStats(epoch + 1, c.epochs, total_loss / len(train), correct / len(train))
             if val:
-                preds = self._predict(val)
-                stats.val_accuracy = float(
-                    np.mean([p.index == ex.label for p, ex in zip(preds, val)])
-                )
-            history.epochs.append(stats)
-            if on_epoch:
-                on_epoch(stats)
+                stats.val_accuracy = accuracy(self._predict(val), val)
+            history.record(stats, on_epoch)
             progress(epoch + 1, c.epochs, f"Epoch {epoch + 1}/{c.epochs}: loss {stats.loss:.3f}")
         self.net.eval()
         return history
+
+    def _optimiser(self, n_train: int):
+        """Adam with a cosine schedule over every step of the run."""
+        c = self.config
+        opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        steps_per_epoch = math.ceil(n_train / c.batch_size)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(1, c.epochs * steps_per_epoch)
+        )
+        return opt, sched
+
+    def _train_epoch(self, train, positions, order, target, optimiser, cancel) -> tuple[float, int]:
+        """One pass over ``train`` in ``order``: (summed loss, number classified right)."""
+        opt, sched, loss_fn = optimiser
+        total_loss, correct = 0.0, 0
+        for start in range(0, len(train), self.config.batch_size):
+            check_cancel(cancel)
+            idx = order[start : start + self.config.batch_size]
+            tokens, pos = self._batch([train[i] for i in idx], [positions[i] for i in idx])
+            y = target[idx].to(self.device)
+            logits, _ = self.net(tokens, pos)
+            loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total_loss += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+        return total_loss, correct
 
     # --- prediction -------------------------------------------------------------------------
 

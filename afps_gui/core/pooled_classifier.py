@@ -31,6 +31,8 @@ from .classifier import (
     Example,
     Prediction,
     TrainHistory,
+    accuracy,
+    training_labels,
 )
 from .closer_look import SHAPE_FEATURES
 from .errors import AfpsError, ModelFileError
@@ -110,9 +112,7 @@ class PooledClassifier:
     ) -> TrainHistory:
         from sklearn.linear_model import LogisticRegression
 
-        labels = np.array([ex.label for ex in train])
-        if len(train) < 2 or (labels < 0).any() or len(set(labels.tolist())) < 2:
-            raise AfpsError("Training needs labelled images of at least two defect types.")
+        labels = training_labels(train)
         check_cancel(cancel)
         X, _ = self._features(train)
         self.mean = X.mean(0)
@@ -139,12 +139,8 @@ class PooledClassifier:
         loss = float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))))
         stats = EpochStats(1, 1, loss, train_acc)
         if val:
-            stats.val_accuracy = float(
-                np.mean([p.index == ex.label for p, ex in zip(self.predict(val), val)])
-            )
-        history.epochs.append(stats)
-        if on_epoch:
-            on_epoch(stats)
+            stats.val_accuracy = accuracy(self.predict(val), val)
+        history.record(stats, on_epoch)
         progress(1, 1, "Fitted the linear head")
         return history
 
