@@ -217,54 +217,85 @@ def evaluate_detection(
         progress=_stage(progress, lo, lo + (1 - lo) * 0.6),
         cancel=cancel,
     )
-    fit_s = report.seconds
-    test = split.test + anomalies
-    labels, scores, masks, maps, kinds = [], [], [], [], []
     skipped = list(report.skipped)
-    t0 = time.perf_counter()
+    held_out = _score_held_out(
+        padim,
+        split.test + anomalies,
+        config.input_size if dataset.has_masks else None,
+        progress=_stage(progress, lo + (1 - lo) * 0.6, 1.0),
+        cancel=cancel,
+        skipped=skipped,
+    )
+    if model_out:
+        padim.save(model_out)
+    return held_out.result(padim, report, skipped, settings_of(config), tuning)
+
+
+@dataclass
+class _HeldOut:
+    """The held-out images' labels, scores and (where the dataset has masks) masks and maps."""
+
+    labels: list[bool] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    kinds: list[Optional[str]] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)
+    maps: list[np.ndarray] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def auroc_per_type(self) -> dict[str, float]:
+        """Each defect type's image AUROC against the normal images alone."""
+        per_type = {}
+        for t in sorted({k for k in self.kinds if k not in (None, NORMAL)}):
+            sel = [i for i, k in enumerate(self.kinds) if k in (t, NORMAL)]
+            per_type[t] = image_auroc([self.labels[i] for i in sel], [self.scores[i] for i in sel])
+        return per_type
+
+    def result(self, padim, report: FitReport, skipped, settings, tuning) -> DetectionResult:
+        labels, masks, maps = self.labels, self.masks, self.maps
+        anomalous_masks = [(m, a) for m, a, lab in zip(masks, maps, labels) if lab]
+        return DetectionResult(
+            image_auroc=image_auroc(labels, self.scores),
+            pixel_auroc=pixel_auroc(masks, maps) if masks else float("nan"),
+            pro=pro_score(masks, maps) if anomalous_masks else float("nan"),
+            threshold=float(padim.threshold) if padim.threshold is not None else float("nan"),
+            n_fit=report.n_images,
+            n_test_normal=sum(not lab for lab in labels),
+            n_test_anomalous=sum(labels),
+            fit_seconds=report.seconds,
+            score_seconds=self.seconds,
+            per_type_auroc=self.auroc_per_type(),
+            skipped=skipped,
+            settings=settings,
+            tuning=tuning,
+        )
+
+
+def _score_held_out(
+    padim: PadimModel, test: list, mask_size: Optional[tuple], *, progress, cancel, skipped
+) -> _HeldOut:
+    """Score the held-out images; with ``mask_size`` (the model's input size), also keep their
+    maps and masks, except where a mask cannot be read."""
     from .images import load_mask
 
-    for sample, score in padim.score_items(
-        test, progress=_stage(progress, lo + (1 - lo) * 0.6, 1.0), cancel=cancel, skipped=skipped
-    ):
-        labels.append(sample.is_anomalous)
-        scores.append(score.score)
-        kinds.append(sample.label)
-        if dataset.has_masks:
-            shape = score.map.shape
+    out = _HeldOut()
+    t0 = time.perf_counter()
+    for sample, score in padim.score_items(test, progress=progress, cancel=cancel, skipped=skipped):
+        out.labels.append(sample.is_anomalous)
+        out.scores.append(score.score)
+        out.kinds.append(sample.label)
+        if mask_size is not None:
             if sample.mask is not None:
                 try:
                     mask = load_mask(sample.mask)
                 except AfpsError as exc:
                     skipped.append((sample.rel, str(exc)))
                     continue
-                masks.append(mask_to_input(mask, config.input_size, score.box))
+                out.masks.append(mask_to_input(mask, mask_size, score.box))
             else:
-                masks.append(np.zeros(shape, dtype=bool))
-            maps.append(score.map)
-    score_s = time.perf_counter() - t0
-    anomalous_masks = [(m, a) for m, a, lab in zip(masks, maps, labels) if lab]
-    per_type = {}
-    for t in sorted({k for k in kinds if k not in (None, NORMAL)}):
-        sel = [i for i, k in enumerate(kinds) if k in (t, NORMAL)]
-        per_type[t] = image_auroc([labels[i] for i in sel], [scores[i] for i in sel])
-    if model_out:
-        padim.save(model_out)
-    return DetectionResult(
-        image_auroc=image_auroc(labels, scores),
-        pixel_auroc=pixel_auroc(masks, maps) if masks else float("nan"),
-        pro=pro_score(masks, maps) if anomalous_masks else float("nan"),
-        threshold=float(padim.threshold) if padim.threshold is not None else float("nan"),
-        n_fit=report.n_images,
-        n_test_normal=sum(not lab for lab in labels),
-        n_test_anomalous=sum(labels),
-        fit_seconds=fit_s,
-        score_seconds=score_s,
-        per_type_auroc=per_type,
-        skipped=skipped,
-        settings=settings_of(config),
-        tuning=tuning,
-    )
+                out.masks.append(np.zeros(score.map.shape, dtype=bool))
+            out.maps.append(score.map)
+    out.seconds = time.perf_counter() - t0
+    return out
 
 
 # --- project jobs ------------------------------------------------------------------------------
