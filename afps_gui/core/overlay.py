@@ -84,6 +84,15 @@ def shrink(image: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
     return out
 
 
+def inside_outline(amap: np.ndarray, threshold: float) -> np.ndarray:
+    """Bool mask of the map pixels that the threshold outline encloses.
+
+    Strictly above, as in ``padim.is_anomalous``: an image is NG exactly when its outline
+    encloses something, and a map that only touches the threshold is OK with no outline.
+    """
+    return np.asarray(amap) > threshold
+
+
 def render_overlay(
     image: np.ndarray,
     amap: np.ndarray,
@@ -104,7 +113,7 @@ def render_overlay(
     full = map_to_image(amap, (h, w))
     edge = None
     if threshold is not None:
-        above = full > threshold
+        above = inside_outline(full, threshold)
         edge = above & ~_eroded(above)
         del above
     lo, span = np.float32(vmin), np.float32(max(vmax - vmin, 1e-6))

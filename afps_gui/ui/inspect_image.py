@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from ..core.errors import AfpsError
 from ..core.images import load_image
 from ..core.inspection_log import LOG_NAME, NG, OK, InspectionLog, InspectionLogError, path_now
+from ..core.overlay import inside_outline
 from ..core.padim import smooth_map
 from ..core.preprocess import Box, map_to_image
 from .inspect_counters import empty_counts
@@ -115,7 +116,7 @@ def _with_map(pixels: np.ndarray, row, padim, cmap: str) -> np.ndarray:
     alpha = rgba[..., 3:4] / 255.0 * OPACITY
     out = pixels.astype(np.float32) * (1 - alpha) + rgba[..., :3] * alpha
     if row.threshold is not None and row.verdict == NG:
-        edge = outline(amap >= row.threshold, CONTOUR_RGB, width=2)
+        edge = outline(inside_outline(amap, row.threshold), CONTOUR_RGB, width=2)
         out = np.where(edge[..., 3:4] > 0, edge[..., :3], out)
     return np.clip(out, 0, 255).astype(np.uint8)
 

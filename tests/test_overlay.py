@@ -1,0 +1,29 @@
+"""The outline rule: which map pixels the threshold outline encloses, in every view that draws
+one (the report's overlays and the Inspect view both ask ``overlay.inside_outline``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from afps_gui.core.overlay import inside_outline, render_overlay
+from afps_gui.core.padim import is_anomalous
+
+
+def test_a_pixel_is_inside_only_when_strictly_above_the_threshold():
+    amap = np.array([[0.5, 0.99], [1.0, 1.01]], dtype=np.float32)
+    inside = inside_outline(amap, 1.0)
+    assert inside.tolist() == [[False, False], [False, True]]
+    # The same comparison as the OK/NG verdict, pixel by pixel.
+    assert inside.tolist() == [[is_anomalous(float(v), 1.0) for v in row] for row in amap]
+
+
+def test_a_map_that_only_touches_the_threshold_is_ok_and_has_no_outline():
+    amap = np.zeros((20, 20), dtype=np.float32)
+    amap[5:15, 5:15] = 1.0
+    assert not is_anomalous(float(amap.max()), 1.0)
+    assert not inside_outline(amap, 1.0).any()
+    image = np.zeros((20, 20, 3), dtype=np.uint8)
+    white = (render_overlay(image, amap, 1.0, 0.0, 2.0) == 255).all(axis=-1)
+    assert not white.any()
+    white = (render_overlay(image, amap, 0.999, 0.0, 2.0) == 255).all(axis=-1)
+    assert white.any()
