@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import resources
+from ..core.overlay import inside_outline
 from ..core.padim import is_anomalous
 from .elided_label import ElidedLabel
 from .overlays import colourise, outline, shrink_step
@@ -326,7 +327,7 @@ class HeatmapViewer(QWidget):
         if have:
             self.bar_line.setPos(bar_position(thr, self.colorbar.levels()))
             if view.amap is not None:
-                self._show_outline(self.contour, view.amap > thr, CONTOUR_RGB)
+                self._show_outline(self.contour, inside_outline(view.amap, thr), CONTOUR_RGB)
         self.contour.setVisible(bool(have and view.amap is not None))
         self.bar_line.setVisible(have)
         self._update_decision()
