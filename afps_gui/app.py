@@ -84,10 +84,7 @@ class StartingUp(QObject):
 def replace_shell(app, shell, prefs, args) -> None:
     """Build the main window where the start-up window is and show it in its place."""
     shell.say("Starting: building the window…")
-    from .workers import tune_for_the_ui
-
-    tune_for_the_ui()
-    from .ui.main_window import MainWindow
+    from .ui.main_window import MainWindow  # it sets the UI process's threads (tune_for_the_ui)
 
     device = args.device if args.device not in (None, "auto") else ""
     window = MainWindow(prefs, device_override=device)

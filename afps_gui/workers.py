@@ -15,7 +15,6 @@ The main thread only ever receives signals; it never waits for a worker.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import threading
@@ -35,7 +34,6 @@ from .job_process import (  # noqa: F401 - Failure is this module's API too (the
     lower_priority,
     run_in_child,
     run_job,
-    torch_threads_for_jobs,
 )
 
 log = logging.getLogger("afps.workers")
@@ -49,15 +47,25 @@ UI_SWITCH_INTERVAL_S = 0.0005
 
 
 def tune_for_the_ui() -> None:
-    """Called once by the GUI at start-up (never by the CLI, which has no UI to keep smooth).
+    """Called by the GUI at start-up, in the main thread, before any worker runs (never by the
+    CLI, which has no UI to keep smooth).
 
     The app's own torch work is light (one image for the viewers: the heavy jobs run in a child
     process), so the app keeps torch on one thread: a second one would wake on every small op
-    and take the core that the UI thread needs to draw."""
+    and take the core that the UI thread needs to draw. The count is set here once and never
+    changed afterwards in this process: changing it while another thread runs torch can
+    deadlock OpenMP and MKL, and the viewers' tasks run torch on pool threads. numpy's BLAS
+    gets one thread for the same reasons (the viewers' matrix products are small)."""
     import torch
 
     sys.setswitchinterval(min(sys.getswitchinterval(), UI_SWITCH_INTERVAL_S))
-    torch.set_num_threads(1)
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn brings it; without it BLAS keeps its own default
+        return
+    threadpool_limits(1, user_api="blas")
 
 
 BACKGROUND_NICE = 5  # the app's helper threads (viewers, thumbnails) against its UI thread
@@ -75,19 +83,6 @@ def behind_the_ui() -> None:
         return
     _lowered.done = True
     lower_priority(threading.get_native_id(), BACKGROUND_NICE)
-
-
-@contextlib.contextmanager
-def leave_a_core_for_the_ui():
-    """Let torch use all cores but one while a job runs, so that the UI keeps a core to draw."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(torch_threads_for_jobs())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # Modules the jobs import on first use. Importing them in a worker stalls the UI: loading a
@@ -169,8 +164,9 @@ class JobWorker(QThread):
             self.failed.emit(failure)
 
     def _run_here(self) -> tuple:
-        with leave_a_core_for_the_ui():
-            return run_job(self.fn, self.progress.emit, self.cancel_event, self.posted.emit)
+        # A light job (reading a folder, making the demo's images): it runs on the app's torch
+        # threads as they are (see tune_for_the_ui).
+        return run_job(self.fn, self.progress.emit, self.cancel_event, self.posted.emit)
 
     def _run_in_child(self, job: ProcessJob) -> tuple:
         try:

@@ -214,16 +214,32 @@ def test_run_all_chains_fit_score_train(qtbot, window, demo_data, tmp_path):
     assert all(r.prediction for r in window.browser.model.rows)
 
 
-def test_torch_threads_leave_a_core_for_the_ui(qtbot, window, demo_data, tmp_path):
-    """A job run in the worker thread itself (the demo's images) leaves a core, too."""
+def test_the_window_keeps_torch_on_one_thread_that_no_worker_changes(
+    qtbot, window, demo_data, tmp_path
+):
+    """The UI process sets torch's thread count once, in the main thread (changing it while
+    another thread runs torch can deadlock OpenMP/MKL): a job in the worker thread and a
+    classifier's cpu_threads(1) in a viewer task leave it as it is."""
     import torch
 
+    from afps_gui.core import devices
+
+    assert torch.get_num_threads() == 1
     make_project(window, demo_data, tmp_path / "proj")
-    seen = []
-    assert run_job(
-        qtbot, window, lambda: window.start_job("probe", lambda ctx: seen.append(torch.get_num_threads()))
-    ) == "ok"  # fmt: skip
-    assert seen == [max(1, (os.cpu_count() or 2) - 1)]
+    calls = []
+    real = torch.set_num_threads
+    torch.set_num_threads = lambda n: calls.append(n) or real(n)
+    try:
+        seen = []
+
+        def probe(ctx):
+            with devices.cpu_threads(1):
+                seen.append(torch.get_num_threads())
+
+        assert run_job(qtbot, window, lambda: window.start_job("probe", probe)) == "ok"
+    finally:
+        torch.set_num_threads = real
+    assert seen == [1] and calls == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")

@@ -44,6 +44,11 @@ def cpu_threads(n: int, device: torch.device | str = "cpu") -> Iterator[None]:
         yield
         return
     old = torch.get_num_threads()
+    if max(1, min(n, old)) == old:
+        # Already so (the app keeps one thread): the count is left alone, since changing it
+        # while another thread runs torch can deadlock OpenMP and MKL.
+        yield
+        return
     torch.set_num_threads(max(1, min(n, old)))
     try:
         yield

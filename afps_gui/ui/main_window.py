@@ -29,7 +29,7 @@ from ..core.errors import AfpsError, DatasetMissingError
 from ..core.project import Project
 from ..job_process import torch_threads_for_jobs
 from ..logs import log_path
-from ..workers import JobRunner, TaskRunner
+from ..workers import JobRunner, TaskRunner, tune_for_the_ui
 from . import messages, project_jobs
 from .actions import build_actions, build_menus, build_toolbar
 from .browser import BrowserWidget
@@ -64,6 +64,7 @@ class MainWindow(WindowJobs, WindowLabels, QMainWindow):
 
     def __init__(self, prefs: Optional[Preferences] = None, device_override: str = ""):
         super().__init__()
+        tune_for_the_ui()  # before any viewer task runs torch on a pool thread
         self.prefs = prefs or load_prefs()
         self.device_override = device_override
         self.project: Optional[Project] = None
