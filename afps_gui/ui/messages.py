@@ -28,13 +28,18 @@ def exec_box(box: QDialog) -> int:
     return box.exec()
 
 
+def _box(parent: QWidget | None, icon: QMessageBox.Icon, message: str, title: str) -> QMessageBox:
+    box = QMessageBox(parent)
+    box.setIcon(icon)
+    box.setWindowTitle(title or "AFPS Inspector")
+    box.setText(message)
+    return box
+
+
 def error(parent: QWidget | None, message: str, details: str = "", title: str = "") -> None:
     """Show an error in plain words; the traceback (if any) sits behind "Show Details…"."""
     log.warning("Shown to the user: %s", message)
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle(title or "AFPS Inspector")
-    box.setText(message)
+    box = _box(parent, QMessageBox.Icon.Warning, message, title)
     if details:
         box.setDetailedText(details)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -42,18 +47,11 @@ def error(parent: QWidget | None, message: str, details: str = "", title: str = 
 
 
 def info(parent: QWidget | None, message: str, title: str = "") -> None:
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Information)
-    box.setWindowTitle(title or "AFPS Inspector")
-    box.setText(message)
-    exec_box(box)
+    exec_box(_box(parent, QMessageBox.Icon.Information, message, title))
 
 
 def confirm(parent: QWidget | None, message: str, title: str = "") -> bool:
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Question)
-    box.setWindowTitle(title or "AFPS Inspector")
-    box.setText(message)
+    box = _box(parent, QMessageBox.Icon.Question, message, title)
     box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
     box.setDefaultButton(QMessageBox.StandardButton.No)
     return exec_box(box) == QMessageBox.StandardButton.Yes

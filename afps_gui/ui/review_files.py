@@ -139,23 +139,27 @@ def _write_asking(parent, title: str, targets: list[Path], write: Callable[[bool
     return False, None
 
 
-def _with_suffix(path: str, suffix: str) -> Path:
+def _ask_csv(parent: Optional[QWidget], title: str, project, name: str) -> Optional[Path]:
+    """The CSV file the user chose to write (``.csv`` added when the name has no suffix), or
+    None: no project, or the user cancelled."""
+    if project is None:
+        return None
+    path = choose_save_path(
+        parent, title, str(project.folder / name), "CSV files (*.csv);;All files (*)"
+    )
+    if not path:
+        return None
     target = Path(path)
-    return target if target.suffix else target.with_suffix(suffix)
+    return target if target.suffix else target.with_suffix(".csv")
 
 
 def export_labels_action(parent: Optional[QWidget], project) -> None:
     """Write every human label to a CSV (paths relative to the dataset root); never overwrite
     a file unless the user said yes."""
     title = "Export labels"
-    if project is None:
+    target = _ask_csv(parent, title, project, "labels.csv")
+    if target is None:
         return
-    path = choose_save_path(
-        parent, title, str(project.folder / "labels.csv"), "CSV files (*.csv);;All files (*)"
-    )
-    if not path:
-        return
-    target = _with_suffix(path, ".csv")
     ok, n = _write_asking(
         parent,
         title,
@@ -188,14 +192,9 @@ def export_report_action(
     adjusted one when the user moved the slider).
     """
     title = "Export report"
-    if project is None:
+    csv_path = _ask_csv(parent, title, project, "report.csv")
+    if csv_path is None:
         return
-    path = choose_save_path(
-        parent, title, str(project.folder / "report.csv"), "CSV files (*.csv);;All files (*)"
-    )
-    if not path:
-        return
-    csv_path = _with_suffix(path, ".csv")
     json_path = csv_path.with_suffix(".json")
     if threshold is None:
         threshold = known_threshold(project)
