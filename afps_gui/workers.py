@@ -314,17 +314,20 @@ class _Task(QRunnable):
 
 
 class TaskRunner(QObject):
-    """Runs small background tasks one after another; only the newest result per key is kept.
+    """Runs small background tasks one after another (in the order asked, or the newest
+    first); only the newest result per key is kept.
 
     Clicking through images quickly queues many requests: the stale ones still run (Python
     cannot stop a thread) but their results are dropped, and a queued one whose key has moved
     on is skipped before it starts.
     """
 
-    def __init__(self, parent=None, threads: int = 1):
+    def __init__(self, parent=None, threads: int = 1, *, newest_first: bool = False):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
+        self._newest_first = newest_first  # the pool runs a higher priority first
+        self._submitted = 0
         self._relay = _Relay(self)
         self._relay.done.connect(self._deliver)
         self._generation: dict[str, int] = {}
@@ -346,7 +349,9 @@ class TaskRunner(QObject):
             return fn()
 
         self._callbacks[key] = (generation, on_done, on_error)
-        self._pool.start(_Task(self._relay, key, generation, guarded))
+        self._submitted += 1
+        priority = self._submitted if self._newest_first else 0
+        self._pool.start(_Task(self._relay, key, generation, guarded), priority)
 
     def forget(self, key: str) -> None:
         """Drop any pending result for ``key`` (e.g. the project was closed)."""

@@ -284,24 +284,43 @@ def test_crash_in_a_worker_thread_reaches_a_dialog_on_the_gui_thread(qtbot, wind
     assert QApplication.clipboard().text() == "Traceback…"
 
 
-def test_thumbnails_load_lazily_and_are_cached(qtbot, demo_data):
-    from afps_gui.ui.thumbnails import ThumbnailLoader, _Decoder
+def test_thumbnails_load_lazily_newest_first_and_are_cached(qtbot, demo_data):
+    import threading
 
-    loader = ThumbnailLoader(side=32, capacity=4)
+    from afps_gui.ui.thumbnails import ThumbnailCache
+
+    cache = ThumbnailCache(side=32, capacity=4, newest_first=True)
     paths = sorted(str(p) for p in demo_data.rglob("*.png") if "masks" not in p.parts)[:6]
-    # As if the decoder were busy while all six are asked for (else, on a loaded machine, it
-    # can take the first request before the others arrive, and the order below is not defined).
-    loader._running = True
+    # The decoder is busy while all six are asked for (else, on a loaded machine, it can take
+    # the first request before the others arrive, and the order below is not defined).
+    busy = threading.Event()
+    cache.tasks.submit("busy", lambda: busy.wait(30), lambda _: None)
+    order = []
+    cache.ready.connect(order.append)
     for p in paths:
-        assert loader.get(p) is None  # queued, not decoded on the caller's thread
-    loader._pool.start(_Decoder(loader))
-    qtbot.waitUntil(lambda: not loader._pending, timeout=30_000)
-    # Newest request first (what is on screen now): the first request was decoded last, and
-    # the cache keeps the 4 most recent.
-    assert len(loader._cache) == 4 and paths[0] in loader._cache
-    pixmap = loader.get(paths[0])
+        assert cache.fetch(p, p) is None  # queued, not decoded on the caller's thread
+    busy.set()
+    qtbot.waitUntil(lambda: len(order) == 6, timeout=30_000)
+    # Newest request first (what is on screen now); the cache keeps the 4 most recent.
+    assert order == paths[::-1] and not cache.errors
+    assert list(cache.pixmaps) == paths[::-1][2:]
+    pixmap = cache.fetch(paths[0], paths[0])
     assert pixmap is not None and max(pixmap.width(), pixmap.height()) <= 32
-    loader.wait()
+    cache.wait()
+
+
+def test_a_thumbnail_that_cannot_be_decoded_says_why_and_is_not_asked_again(qtbot, tmp_path):
+    from afps_gui.ui.thumbnails import ThumbnailCache
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    cache = ThumbnailCache(side=32)
+    with qtbot.waitSignal(cache.ready, timeout=30_000):
+        assert cache.fetch("broken", broken) is None
+    assert "broken" in cache.errors and cache.get("broken") is None
+    cache.request("broken", broken)  # a known failure: no second decoding
+    assert cache.tasks._callbacks == {}
+    cache.wait()
 
 
 def test_colour_scale_widens_to_a_map_that_would_saturate():

@@ -31,7 +31,7 @@ from .browser_model import (
     ImageTableModel,
     label_choices,
 )
-from .thumbnails import ThumbnailLoader
+from .thumbnails import ThumbnailCache
 
 SPLITS = (ANY, "fit", "calibrate", "test", "train", "")
 IMAGE_COLUMN_ROOM = 170  # the thumbnail and a dozen characters of the name
@@ -44,7 +44,7 @@ class BrowserWidget(QWidget):
     def __init__(self, parent=None, thumb_side: int = 48):
         super().__init__(parent)
         self.project = None
-        self.thumbnails = ThumbnailLoader(thumb_side, parent=self)
+        self.thumbnails = ThumbnailCache(thumb_side, newest_first=True, parent=self)
         self.model = ImageTableModel(self.thumbnails, self)
         self.proxy = ImageFilter(self)
         self.proxy.setSourceModel(self.model)

@@ -85,7 +85,7 @@ class ImageTableModel(QAbstractTableModel):
         self.colours: dict[str, QColor] = {}
         self.sort_column = -1
         self.sort_order = Qt.SortOrder.AscendingOrder
-        thumbnails.loaded.connect(self._thumbnail_ready)
+        thumbnails.ready.connect(self._thumbnail_ready)
 
     # --- filling ------------------------------------------------------------------------
 
@@ -189,7 +189,7 @@ class ImageTableModel(QAbstractTableModel):
         if role == REL_ROLE:
             return row.rel
         if role == Qt.ItemDataRole.DecorationRole and col == COL_IMAGE:
-            return self.thumbnails.get(row.path)
+            return self.thumbnails.fetch(row.path, row.path)
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._foreground(row, col)
         if role == Qt.ItemDataRole.ToolTipRole and col == COL_IMAGE:

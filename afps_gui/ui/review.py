@@ -18,13 +18,13 @@ never stalls the key that moves to it. Label import and export live in review_fi
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from functools import partial
 from typing import Optional
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QPixmap
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QLabel,
@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 from ..core import review_queue as rq
 from ..core.errors import AfpsError
 from ..core.review_session import ReviewSession
-from ..workers import TaskRunner
 from .history import History
 from .review_files import (  # noqa: F401 - the panel's import/export, as they were imported
     ask_yes_no,
@@ -66,76 +65,13 @@ from .review_widgets import (  # noqa: F401 - prediction_text is part of this mo
     prediction_text,
     scrolled,
 )
-from .thumbnails import decode_thumbnail
+from .thumbnails import ThumbnailCache
 from .types_dialog import DefectTypesDialog
 
-THUMB_MAX_SIDE = 512  # decoded size; the label scales it down to fit the dock
+THUMB_MAX_SIDE = 512
 THUMB_CACHE = 48
 PREFETCH = 3
 WIDE_LAYOUT = 860  # px: from this panel width on, image, details and queue sit side by side
-
-
-class ReviewThumbs(QObject):
-    """The review panel's decoded images: a small LRU cache filled in the background."""
-
-    ready = Signal(str)  # rel whose thumbnail (or error) is now known
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.tasks = TaskRunner(self)  # its own single decoder: the other core stays free
-        self.pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
-        self.errors: dict[str, str] = {}
-        self._pending: set[str] = set()
-
-    def clear(self) -> None:
-        for rel in self._pending:  # late images of a project no longer open are dropped
-            self.tasks.forget(rel)
-        self._pending.clear()
-        self.pixmaps.clear()
-        self.errors.clear()
-
-    def get(self, rel: str) -> Optional[QPixmap]:
-        pixmap = self.pixmaps.get(rel)
-        if pixmap is not None:
-            self.pixmaps.move_to_end(rel)
-        return pixmap
-
-    def request(self, rel: str, path) -> None:
-        if path is None or rel in self._pending or rel in self.pixmaps or rel in self.errors:
-            return
-        self._pending.add(rel)
-        self.tasks.submit(
-            rel,
-            partial(decode_thumbnail, str(path), THUMB_MAX_SIDE, enlarge=False),
-            partial(self._loaded, rel),
-            lambda failure, rel=rel: self._failed(rel, failure.message),
-        )
-
-    def _loaded(self, rel: str, image) -> None:
-        if image.isNull():
-            self._failed(rel, "unreadable image")
-            return
-        self._pending.discard(rel)
-        self.pixmaps[rel] = QPixmap.fromImage(image)
-        while len(self.pixmaps) > THUMB_CACHE:
-            self.pixmaps.popitem(last=False)
-        self.ready.emit(rel)
-
-    def show(self, label: Thumb, rel: str, path) -> None:
-        """Draw ``rel`` in ``label``: its image, why it cannot be shown, or "loading…"."""
-        pixmap = self.get(rel)
-        if pixmap is not None:
-            label.fit(pixmap)
-        elif rel in self.errors:
-            label.say(f"Cannot show this image:\n{self.errors[rel]}")
-        else:
-            label.say("loading…")
-            self.request(rel, path)
-
-    def _failed(self, rel: str, message: str) -> None:
-        self._pending.discard(rel)
-        self.errors[rel] = message or "unreadable image"
-        self.ready.emit(rel)
 
 
 class ReviewPanel(QWidget):
@@ -152,7 +88,9 @@ class ReviewPanel(QWidget):
         self.icons = LabelIcons(self.session)
         self._current: Optional[str] = None
         self.setFocusPolicy(Qt.StrongFocus)
-        self.thumbs = ReviewThumbs(self)
+        # Decoded at most this size (the label scales it down to fit the dock), in the order
+        # asked: the image shown, then the next ones.
+        self.thumbs = ThumbnailCache(THUMB_MAX_SIDE, THUMB_CACHE, enlarge=False, parent=self)
         self.thumbs.ready.connect(self._thumb_ready)
         self.history = History(self.session, self)
         self.history.changed.connect(self._history_applied)
@@ -527,7 +465,15 @@ class ReviewPanel(QWidget):
             self._show_thumb(rel)
 
     def _show_thumb(self, rel: str) -> None:
-        self.thumbs.show(self.thumb, rel, self.session.paths.get(rel))
+        """The image of ``rel``, why it cannot be shown, or "loading…"."""
+        pixmap = self.thumbs.get(rel)
+        if pixmap is not None:
+            self.thumb.fit(pixmap)
+        elif rel in self.thumbs.errors:
+            self.thumb.say(f"Cannot show this image:\n{self.thumbs.errors[rel]}")
+        else:
+            self.thumb.say("loading…")
+            self.thumbs.request(rel, self.session.paths.get(rel))
 
     def _thumb_ready(self, rel: str) -> None:
         if rel == self._current:

@@ -1,22 +1,24 @@
-"""Thumbnails decoded in the background, newest request first, kept in an LRU cache.
+"""Thumbnails decoded in the background into an LRU cache (the browser's and the review
+panel's).
 
-The browser's view asks only for the rows it paints, so only visible images are ever requested.
-When the user scrolls fast, the requests pile up; the loader serves the newest first (what is
-on screen now) and forgets the oldest beyond a bound (rows long scrolled past).
+Each cache has its own decoder thread (a TaskRunner of one thread): one core decodes, the
+other stays with the UI. The browser's view asks only for the rows it paints, so only visible
+images are ever requested; when the user scrolls fast the requests pile up, and the browser's
+cache serves the newest first (what is on screen now) and forgets the oldest beyond a bound
+(rows long scrolled past). The review panel asks for the image it shows and then the next few,
+and is served in that order.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections import OrderedDict
+from functools import partial
+from typing import Optional
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
-from ..workers import behind_the_ui
-
-log = logging.getLogger("afps.thumbnails")
+from ..workers import TaskRunner
 
 MAX_PENDING = 256
 
@@ -56,94 +58,77 @@ def _decode_with_core(path: str, side: int) -> QImage:
     )
 
 
-class _Relay(QObject):
-    decoded = Signal(str, QImage)
+class ThumbnailCache(QObject):
+    """Decoded thumbnails by key (a path, or an image's rel), what failed and why."""
 
+    ready = Signal(str)  # the key whose thumbnail (or error) is now known
 
-class _Decoder(QRunnable):
-    """Drains the loader's request stack, newest first, then ends."""
-
-    def __init__(self, loader: ThumbnailLoader):
-        super().__init__()
-        self.loader = loader
-
-    def run(self) -> None:
-        behind_the_ui()
-        while True:
-            path = self.loader._pop()
-            if path is None:
-                return
-            try:
-                image = decode_thumbnail(path, self.loader.side)
-            except Exception:  # one bad file must not stop the thumbnails of the others
-                log.exception("Thumbnail of %s failed", path)
-                image = QImage()
-            self.loader._relay.decoded.emit(path, image)
-
-
-class ThumbnailLoader(QObject):
-    loaded = Signal(str)  # the path whose thumbnail is now in the cache
-
-    def __init__(self, side: int = 48, capacity: int = 3000, parent=None):
+    def __init__(
+        self,
+        side: int = 48,
+        capacity: int = 3000,
+        *,
+        enlarge: bool = True,
+        newest_first: bool = False,
+        max_pending: int = MAX_PENDING,
+        parent=None,
+    ):
         super().__init__(parent)
-        self.side = side
-        self.capacity = capacity
-        self._cache: OrderedDict[str, QPixmap] = OrderedDict()
-        self._stack: list[str] = []
-        self._pending: set[str] = set()
-        self._lock = threading.Lock()
-        self._running = False
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)  # one core decodes; the other stays with the UI
-        self._relay = _Relay(self)
-        self._relay.decoded.connect(self._store)
+        self.side, self.capacity, self.enlarge = side, capacity, enlarge
+        self.max_pending = max_pending
+        self.tasks = TaskRunner(self, newest_first=newest_first)
+        self.pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
+        self.errors: dict[str, str] = {}
+        self._pending: OrderedDict[str, None] = OrderedDict()
 
-    def get(self, path: str) -> QPixmap | None:
-        """The cached thumbnail, or None after queueing its decoding."""
-        pixmap = self._cache.get(path)
+    def get(self, key: str) -> Optional[QPixmap]:
+        """The cached thumbnail (now the most recently used), or None."""
+        pixmap = self.pixmaps.get(key)
         if pixmap is not None:
-            self._cache.move_to_end(path)
-            return pixmap
-        self._request(path)
-        return None
+            self.pixmaps.move_to_end(key)
+        return pixmap
+
+    def fetch(self, key: str, path) -> Optional[QPixmap]:
+        """The cached thumbnail, or None after queueing its decoding."""
+        pixmap = self.get(key)
+        if pixmap is None:
+            self.request(key, path)
+        return pixmap
+
+    def request(self, key: str, path) -> None:
+        if path is None or key in self._pending or key in self.pixmaps or key in self.errors:
+            return
+        self._pending[key] = None
+        while len(self._pending) > self.max_pending:
+            self.tasks.forget(self._pending.popitem(last=False)[0])
+        self.tasks.submit(
+            key,
+            partial(decode_thumbnail, str(path), self.side, enlarge=self.enlarge),
+            partial(self._decoded, key),
+            lambda failure, key=key: self._failed(key, failure.message),
+        )
 
     def clear(self) -> None:
-        with self._lock:
-            self._stack.clear()
-            self._pending.clear()
-        self._cache.clear()
+        for key in self._pending:  # late images of a project no longer open are dropped
+            self.tasks.forget(key)
+        self._pending.clear()
+        self.pixmaps.clear()
+        self.errors.clear()
 
     def wait(self, ms: int = 10000) -> bool:
-        return self._pool.waitForDone(ms)
+        return self.tasks.wait(ms)
 
-    def _request(self, path: str) -> None:
-        with self._lock:
-            if path in self._pending:
-                return
-            self._pending.add(path)
-            self._stack.append(path)
-            if len(self._stack) > MAX_PENDING:
-                for old in self._stack[: len(self._stack) - MAX_PENDING]:
-                    self._pending.discard(old)
-                del self._stack[: len(self._stack) - MAX_PENDING]
-            start = not self._running
-            self._running = True
-        if start:
-            self._pool.start(_Decoder(self))
+    def _decoded(self, key: str, image: QImage) -> None:
+        if image.isNull():
+            self._failed(key, "unreadable image")
+            return
+        self._pending.pop(key, None)
+        self.pixmaps[key] = QPixmap.fromImage(image)
+        while len(self.pixmaps) > self.capacity:
+            self.pixmaps.popitem(last=False)
+        self.ready.emit(key)
 
-    def _pop(self) -> str | None:
-        with self._lock:
-            if not self._stack:
-                self._running = False
-                return None
-            return self._stack.pop()
-
-    @Slot(str, QImage)
-    def _store(self, path: str, image: QImage) -> None:
-        with self._lock:
-            self._pending.discard(path)
-        pixmap = QPixmap.fromImage(image) if not image.isNull() else QPixmap()
-        self._cache[path] = pixmap
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        self.loaded.emit(path)
+    def _failed(self, key: str, message: str) -> None:
+        self._pending.pop(key, None)
+        self.errors[key] = message or "unreadable image"
+        self.ready.emit(key)
