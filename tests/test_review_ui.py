@@ -403,10 +403,14 @@ def test_clearing_the_project(panel, recorded):
     assert not panel.retrain_button.isEnabled()
 
 
-def test_panel_keys_win_over_window_shortcuts_when_it_has_focus(qtbot, project):
-    """Embedded in a dock, Ctrl+Z and the digits act once, in the panel, not as window actions."""
-    from PySide6.QtGui import QAction, QKeySequence
+def test_in_a_dock_the_panel_keys_beat_the_list_and_ctrl_z_is_the_windows_undo(qtbot, project):
+    """Embedded in a dock with the window's real actions: a digit and an arrow act in the panel
+    although the queue list has the focus (the list would take them), and Ctrl+Z is the
+    window's Undo, stepping the panel's one history once."""
+    from PySide6.QtGui import QKeySequence
     from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+    from afps_gui.ui.actions import build_actions
 
     win = QMainWindow()
     qtbot.addWidget(win)
@@ -414,22 +418,28 @@ def test_panel_keys_win_over_window_shortcuts_when_it_has_focus(qtbot, project):
     dock = QDockWidget("Review")
     dock.setWidget(w)
     win.addDockWidget(Qt.RightDockWidgetArea, dock)
-    hits = []
-    for text, seq in (("undo", QKeySequence.Undo), ("one", QKeySequence("1"))):
-        action = QAction(text, win)
-        action.setShortcut(seq)
-        action.triggered.connect(lambda _=False, t=text: hits.append(t))
+    actions = build_actions(win)
+    for action in actions.values():
         win.addAction(action)
+    undos = []
+    actions["undo"].triggered.connect(lambda: (undos.append(1), w.undo()))
+    # No window shortcut shares a key with the panel's: Qt would call both ambiguous.
+    window_keys = {a.shortcut().toString() for a in actions.values()} - {""}
+    panel_keys = {s.key().toString() for s in w.shortcuts}
+    assert not window_keys & panel_keys and "Ctrl+Z" in window_keys
     w.set_project(project)
     win.show()
     win.activateWindow()
-    qtbot.waitActive(win)
+    qtbot.waitUntil(win.isActiveWindow, timeout=10_000)  # shortcuts act in the active window
     w.queue_view.setFocus()
     rows = w.rows()
     key(w.queue_view, Qt.Key_1)
     assert project.store.label(rows[0]) == "Spot" and w.current == rows[1]
+    key(w.queue_view, Qt.Key_Left)
+    assert w.current == rows[0]
     key(w.queue_view, Qt.Key_Z, Qt.ControlModifier)
-    assert project.store.label(rows[0]) is None and hits == []
+    assert project.store.label(rows[0]) is None and undos == [1]
+    assert QKeySequence("1") in [s.key() for s in w.shortcuts]
 
 
 def test_a_normal_prediction_is_not_called_100_percent_sure(panel, project):

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Optional
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -52,7 +52,7 @@ from .review_files import (  # noqa: F401 - the panel's import/export, as they w
     show_error,
     show_info,
 )
-from .review_keys import KeyRouter, key_action
+from .review_keys import install_review_shortcuts, key_action
 from .review_widgets import (  # noqa: F401 - prediction_text is part of this module's API
     ActionRow,
     LabelIcons,
@@ -137,7 +137,7 @@ class ReviewPanel(QWidget):
         layout.addWidget(self._build_actions())
         layout.addWidget(scrolled(self._body), 1)
         self._alias_parts()
-        self.keys = KeyRouter(self)
+        self.shortcuts = install_review_shortcuts(self)
         self.tabs.tabBar().setFocusPolicy(Qt.NoFocus)
 
     def _build_actions(self) -> ActionRow:
@@ -415,12 +415,6 @@ class ReviewPanel(QWidget):
             return
         event.accept()
         action()
-
-    def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.ShortcutOverride and key_action(self, event) is not None:
-            event.accept()  # our key: deliver it as a key press here, not as a window shortcut
-            return True
-        return super().event(event)
 
     # ------------------------------------------------------------------ display
 

@@ -1,89 +1,78 @@
-"""The review panel's keys: which action a key press means, and the routing that lets the
-panel's keys win anywhere inside it.
+"""The review panel's keys: one table of what each key does, turned into shortcuts that act
+anywhere inside the panel.
 
-The lists inside the panel would take arrows and Space for themselves, and the window's Undo
-action Ctrl+Z: the router hands our keys to the panel before either sees them.
+A shortcut whose context is the panel and its children fires before the focused list sees the
+key, so the lists cannot eat arrows, digits or Space. Undo and redo are the window's (its Edit
+menu's Ctrl+Z and Ctrl+Shift+Z step the one history); the panel handles them only when a key
+press reaches it unclaimed, as it does when the panel stands alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Optional
+from typing import NamedTuple, Optional
 
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QCheckBox, QMenu, QPushButton, QTabWidget, QToolButton, QWidget
+from PySide6.QtCore import QKeyCombination, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QCheckBox, QPushButton, QTabWidget, QToolButton, QWidget
 
 from ..core.taxonomy import NORMAL
 
 
+class ReviewKey(NamedTuple):
+    keys: str  # as QKeySequence writes it
+    action: Callable[[], object]
+    repeats: bool  # a held key repeats it (moving does; a decision must not label a run)
+
+
+def review_keys(panel) -> list[ReviewKey]:
+    keys = [ReviewKey(k, partial(panel.move, -1), True) for k in ("Left", "Up", "A")]
+    keys += [ReviewKey(k, partial(panel.move, 1), True) for k in ("Right", "Down", "D")]
+    keys += [ReviewKey(str(i), partial(panel.decide_type, i - 1), False) for i in range(1, 10)]
+    keys.append(ReviewKey("0", partial(panel.decide, NORMAL), False))
+    keys += [ReviewKey(k, panel.accept_prediction, False) for k in ("Space", "Return", "Enter")]
+    keys.append(ReviewKey("Ctrl+Z", panel.undo, True))
+    keys += [ReviewKey(k, panel.redo, True) for k in ("Ctrl+Shift+Z", "Ctrl+Y")]
+    return keys
+
+
+def _windows_own(keys: str) -> bool:
+    return keys.startswith("Ctrl+")
+
+
+def install_review_shortcuts(panel: QWidget) -> list[QShortcut]:
+    """The panel's keys as shortcuts of the panel and its children (undo and redo excepted:
+    the window has them). Buttons take no keyboard focus: Space would press them."""
+    for widget in panel.findChildren(QWidget):
+        if isinstance(widget, (QPushButton, QToolButton, QCheckBox, QTabWidget)):
+            widget.setFocusPolicy(Qt.NoFocus)
+    shortcuts = []
+    for key in review_keys(panel):
+        if _windows_own(key.keys):
+            continue
+        shortcut = QShortcut(QKeySequence(key.keys), panel)
+        shortcut.setContext(Qt.WidgetWithChildrenShortcut)
+        shortcut.setAutoRepeat(key.repeats)
+        shortcut.activated.connect(key.action)
+        shortcuts.append(shortcut)
+    return shortcuts
+
+
 def key_action(panel, event: QKeyEvent) -> Optional[Callable[[], object]]:
-    """The review action of a key press, or None when the key is not ours."""
-    key = event.key()
+    """The action of a key press that reached the panel unclaimed, or None when not ours."""
     mods = event.modifiers() & ~Qt.KeypadModifier
-    ctrl = bool(mods & Qt.ControlModifier)
-    shift = bool(mods & Qt.ShiftModifier)
-    moves = {Qt.Key_Left: -1, Qt.Key_Up: -1, Qt.Key_A: -1}
-    moves.update({Qt.Key_Right: 1, Qt.Key_Down: 1, Qt.Key_D: 1})
-    if ctrl:
-        if mods & ~(Qt.ControlModifier | Qt.ShiftModifier):
-            return None
-        if key == Qt.Key_Z:
-            return panel.redo if shift else panel.undo
-        if key == Qt.Key_Y and not shift:
-            return panel.redo
+    if not mods & Qt.ControlModifier:
+        mods &= ~Qt.ShiftModifier  # Shift+digit and Shift+arrow act as the plain key
+    try:
+        keys = QKeySequence(QKeyCombination(mods, Qt.Key(event.key()))).toString()
+    except ValueError:  # a key code Qt's enum does not name
         return None
-    if mods & ~Qt.ShiftModifier:
-        return None  # Alt/Meta combinations belong to the window
-    if key in moves:
-        return partial(panel.move, moves[key])
-    if event.isAutoRepeat():
-        return _ignore  # a held key must not label a run of images
-    if Qt.Key_1 <= key <= Qt.Key_9:
-        return partial(panel.decide_type, key - Qt.Key_1)
-    if key == Qt.Key_0:
-        return partial(panel.decide, NORMAL)
-    if key in (Qt.Key_Space, Qt.Key_Return, Qt.Key_Enter):
-        return panel.accept_prediction
+    for key in review_keys(panel):
+        if key.keys == keys:
+            return key.action if key.repeats or not event.isAutoRepeat() else _ignore
     return None
 
 
 def _ignore() -> None:
     return None
-
-
-class KeyRouter(QObject):
-    """Review keys win anywhere inside the panel.
-
-    Buttons and check boxes take no keyboard focus (Space would press them instead of
-    accepting a prediction); the lists keep focus for scrolling, and this filter hands our keys
-    to the panel before the list sees them. Window shortcuts cannot do this: the window's "1"
-    or Ctrl+Z would be ambiguous with the panel's, and a list eats arrows and Space before any
-    shortcut of the panel's could see them.
-    """
-
-    def __init__(self, panel: QWidget):
-        super().__init__(panel)
-        self.panel = panel
-        for widget in panel.findChildren(QWidget):
-            if isinstance(widget, QMenu):
-                continue  # an open menu keeps its own arrow keys
-            if isinstance(widget, (QPushButton, QToolButton, QCheckBox, QTabWidget)):
-                widget.setFocusPolicy(Qt.NoFocus)
-            elif widget.focusPolicy() != Qt.NoFocus:
-                # Only a widget that can have the focus gets key events first (the lists,
-                # which would scroll or search on our keys); the rest pass them up to the
-                # panel's own handlers.
-                widget.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind in (QEvent.KeyPress, QEvent.ShortcutOverride):
-            action = key_action(self.panel, event)
-            if action is not None:
-                event.accept()
-                if kind == QEvent.KeyPress:
-                    action()
-                return True
-        return super().eventFilter(watched, event)
