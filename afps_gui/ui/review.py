@@ -459,15 +459,7 @@ class ReviewPanel(QWidget):
             self._show_thumb(rel)
 
     def _show_thumb(self, rel: str) -> None:
-        """The image of ``rel``, why it cannot be shown, or "loading…"."""
-        pixmap = self.thumbs.get(rel)
-        if pixmap is not None:
-            self.thumb.fit(pixmap)
-        elif rel in self.thumbs.errors:
-            self.thumb.say(f"Cannot show this image:\n{self.thumbs.errors[rel]}")
-        else:
-            self.thumb.say("loading…")
-            self.thumbs.request(rel, self.session.paths.get(rel))
+        self.thumb.show_cached(self.thumbs, rel, self.session.paths.get(rel))
 
     def _thumb_ready(self, rel: str) -> None:
         if rel == self._current:

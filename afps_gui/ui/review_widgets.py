@@ -277,6 +277,18 @@ class Thumb(QLabel):
             size = QSize(240, 200)
         self.setPixmap(pixmap.scaled(size, Qt.KeepAspectRatio, Qt.SmoothTransformation))
 
+    def show_cached(self, cache, key: str, path) -> None:
+        """The image of ``key`` from a ThumbnailCache, why it cannot be shown, or "loading…"
+        while the cache decodes it."""
+        pixmap = cache.get(key)
+        if pixmap is not None:
+            self.fit(pixmap)
+        elif key in cache.errors:
+            self.say(f"Cannot show this image:\n{cache.errors[key]}")
+        else:
+            self.say("loading…")
+            cache.request(key, path)
+
     def say(self, text: str) -> None:
         self.setPixmap(QPixmap())
         self.setText(text)
