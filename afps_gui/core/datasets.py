@@ -30,6 +30,7 @@ from .label_csv import (
     IMAGE_COLUMNS,
     LABEL_COLUMNS,
     NORMAL_WORDS,
+    image_matcher,
     is_normal_word,
     read_label_rows,
     read_table,
@@ -813,15 +814,15 @@ def _apply_labels_csv(scan: _Scan, csv_path: Path) -> None:
     name = csv_path.name
     scan.warnings += [f"{name} {problem}" for problem in problems]
     index = {scan.rel(e.path): e for e in scan.entries}
-    folded = {key.casefold(): e for key, e in index.items()}
+    match = image_matcher(index)
     known_types = sorted({e.label for e in scan.entries if e.label and e.label != NORMAL})
     unmatched = []
     for key, label in labels.items():
-        entry = index.get(key) or folded.get(key.casefold())
-        if entry is None:
+        found = match(key)
+        if found is None:
             unmatched.append(key)
         else:
-            _relabel(entry, label, known_types)
+            _relabel(index[found], label, known_types)
     if unmatched:
         shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
         scan.warnings.append(

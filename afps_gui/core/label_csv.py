@@ -15,6 +15,7 @@ import io
 import os
 import posixpath
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,21 @@ def clean_image(image: str) -> str:
     if norm in (".", "..") or norm.startswith("../"):
         raise LabelStoreError(f"{image!r} points outside the dataset root.")
     return norm
+
+
+def image_matcher(known: Iterable[str]) -> Callable[[str], str | None]:
+    """The one way a labels CSV row finds its image, for both doors: the known key equal to
+    the row's image, else the one equal to it ignoring case (a CSV written on Windows, or by
+    hand), else None. Where keys differ only in case, the first in sorted order is matched."""
+    exact = set(known)
+    folded: dict[str, str] = {}
+    for key in sorted(exact):
+        folded.setdefault(key.casefold(), key)
+
+    def match(image: str) -> str | None:
+        return image if image in exact else folded.get(image.casefold())
+
+    return match
 
 
 def relative_to_root(image: str, root: str | os.PathLike | None) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 from .csv_cells import escape_row
 from .errors import AfpsError, LabelStoreError
 from .jobs import atomic_write
-from .label_csv import clean_image, read_label_rows
+from .label_csv import clean_image, image_matcher, read_label_rows
 from .label_file import READ_ONLY_MESSAGE as READ_ONLY_MESSAGE
 from .label_file import SCHEMA_VERSION as SCHEMA_VERSION
 from .label_file import _json, now_iso
@@ -283,19 +283,23 @@ class LabelStore(LabelTypes):
     ) -> ImportReport:
         """Apply an ``image,label`` CSV as ONE undoable change ("import").
 
-        Rows naming images outside ``known_images`` (when given) or unknown types are reported
-        and skipped, as are malformed rows; only a file that cannot be read, or has no
+        Rows naming images outside ``known_images`` (when given; matched as
+        ``label_csv.image_matcher`` does, exactly, then ignoring case) or unknown types are
+        reported and skipped, as are malformed rows; only a file that cannot be read, or has no
         ``image``/``label`` header, is an error. Absolute paths under ``root`` are made relative.
         With ``create_types=True`` unknown types are added (in the same change) instead.
         """
         rows, bad = read_label_rows(path, root)
+        match = None if known_images is None else image_matcher(known_images)
         with self._write() as conn:
             wanted, unknown_images, unknown_types, new_types = {}, [], [], []
             for row in rows:
                 image, label = row.image, row.label
-                if known_images is not None and image not in known_images:
-                    unknown_images.append(image)
-                    continue
+                if match is not None:
+                    image = match(row.image)
+                    if image is None:
+                        unknown_images.append(row.image)
+                        continue
                 canonical = self._canonical_or_none(conn, label, new_types)
                 if canonical is None and create_types:
                     canonical = self._new_import_type(label, row.line, new_types, bad)

@@ -30,7 +30,7 @@ from .datasets import Dataset, Sample, load_dataset, split_anomalies, split_norm
 from .errors import AfpsError, DatasetError, DatasetMissingError, ProjectError
 from .inspection_log import line_image_paths
 from .jobs import atomic_write
-from .labels import LabelStore
+from .labels import ImportReport, LabelStore
 from .padim import PadimConfig
 from .project_lock import FolderNotWritable, ProjectLock
 from .taxonomy import DEFAULT_TYPES, NORMAL
@@ -320,6 +320,18 @@ class Project:
             for rel, (path, _) in line_image_paths(self.folder).items()
             if rel in human and rel not in known and Path(path).is_file()
         ]
+
+    def known_images(self) -> set[str]:
+        """The label keys of every image the project knows: the dataset's and every line image
+        the inspection log sent to review (labelled or not)."""
+        return {s.rel for s in self.dataset.samples} | set(line_image_paths(self.folder))
+
+    def import_labels(self, path) -> ImportReport:
+        """Apply an ``image,label`` CSV as one undoable change: the one way into a labels CSV
+        (the review panel's import and ``afps labels import``). Rows are matched against the
+        dataset's images and the line images (``line/...``, as ``export_csv`` writes them),
+        exactly, then ignoring case; absolute paths under the dataset root are made relative."""
+        return self.store.import_csv(path, known_images=self.known_images(), root=self.dataset.root)
 
     def labels(self) -> dict[str, Optional[str]]:
         """rel -> current label (human labels win over the dataset's), for every sample, and

@@ -103,11 +103,8 @@ def import_labels_action(parent: Optional[QWidget], project) -> bool:
     )
     if not path:
         return False
-    dataset = project.dataset
     try:
-        report = project.store.import_csv(
-            path, known_images={s.rel for s in dataset.samples}, root=dataset.root
-        )
+        report = project.import_labels(path)
     except AfpsError as exc:
         show_error(parent, title, str(exc))
         return False

@@ -1,0 +1,67 @@
+"""One rule each for the project's labels (issue 16): the one door into a labels CSV
+(Project.import_labels), the one spelling of a type (canonical_label), the one list of normal
+images (Project.normals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from afps_gui.core import project as project_module
+from afps_gui.core.demo import make_demo_dataset
+from afps_gui.core.project import Project, ProjectSettings
+from afps_gui.core.taxonomy import NORMAL
+
+
+@pytest.fixture
+def line_files(tmp_path) -> dict[str, tuple[str, None]]:
+    """Two line images as the inspection log lists them (label key -> file, score)."""
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    files = {}
+    for name in ("part-1.png", "part-2.png"):
+        (folder / name).write_bytes(b"not decoded here")
+        files[f"line/2026-01-01/{name}"] = (str(folder / name), None)
+    return files
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, line_files):
+    data = make_demo_dataset(tmp_path / "data", n_normal=4, n_per_type=2, size=(32, 32))
+    monkeypatch.setattr(project_module, "line_image_paths", lambda folder: dict(line_files))
+    with Project.create(tmp_path / "proj", ProjectSettings(dataset_root=str(data))) as p:
+        yield p
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_import_labels_takes_back_what_export_wrote_line_images_included(project, tmp_path):
+    line = sorted(project.known_images() - {s.rel for s in project.dataset.samples})
+    project.store.set_labels({"Spot/spot_000.png": "Scratch", line[0]: "Spot", line[1]: NORMAL})
+    out = tmp_path / "labels.csv"
+    project.store.export_csv(out)
+    project.store.set_labels({rel: None for rel in project.store.labels()})
+    report = project.import_labels(out)
+    assert report.applied == 3 and report.unknown_images == []
+    assert project.store.labels() == {
+        "Spot/spot_000.png": "Scratch",
+        line[0]: "Spot",
+        line[1]: NORMAL,
+    }
+
+
+def test_import_labels_matches_paths_as_the_dataset_door_does(project, tmp_path):
+    """Exact, then ignoring case; absolute paths under the dataset root made relative."""
+    root = project.dataset.root
+    csv = write(
+        tmp_path / "in.csv",
+        f"image,label\nspot/SPOT_001.png,scratch\n{root / 'good' / 'good_000.png'},ok\n"
+        "nowhere/x.png,Spot\n",
+    )
+    report = project.import_labels(csv)
+    assert report.applied == 2 and report.unknown_images == ["nowhere/x.png"]
+    assert project.store.labels() == {"Spot/spot_001.png": "Scratch", "good/good_000.png": NORMAL}
