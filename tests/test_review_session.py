@@ -111,6 +111,30 @@ def test_refresh_images_adds_a_new_image_in_its_sorted_place(project, monkeypatc
     assert unlabelled[0] == line  # the clearest defect leads its tier
 
 
+def test_refresh_reads_images_by_the_queues_rules(project, monkeypatch):
+    """A refresh and a load read an image the same way (review_queue.image_inputs): a line key
+    that is also a dataset image stays the dataset's, and a score comes from the cache, else
+    the stored prediction, else the inspection log."""
+    session = ReviewSession(project)
+    dataset_rel = session.visible()[0]
+    dataset_path = session.paths[dataset_rel]
+    line = "line/ng/part-2.png"
+    path = project.folder / "part-2.png"
+    path.write_bytes(b"")
+    monkeypatch.setattr(
+        "afps_gui.core.inspection_log.line_image_paths",
+        lambda folder: {line: (str(path), 1e6), dataset_rel: (str(path), 1e6)},
+    )
+    project.store.set_predictions([Prediction(line, "Spot", 0.9, 5.0, "test-model")])
+    added, _ = session.refresh_images([line, dataset_rel])
+    assert added == [line] and session.paths[dataset_rel] == dataset_path
+    refreshed = {rel: session.item(rel) for rel in (line, dataset_rel)}
+    assert refreshed[line].score == 5.0  # the prediction's score before the log's
+    session.load()
+    assert {rel: session.item(rel) for rel in refreshed} == refreshed
+    assert session.paths[dataset_rel] == dataset_path and session.paths[line] == path
+
+
 def test_a_read_only_project_refuses_decisions_and_undo(project):
     second = Project.open(project.folder)  # the first one holds the lock
     try:

@@ -187,33 +187,68 @@ class QueueInputs:
     line_paths: dict[str, str] = field(default_factory=dict)
 
 
-def queue_inputs(project) -> QueueInputs:
-    """Read samples, labels, predictions and cached scores from a Project (a few queries),
-    and the line images that inspection sent to review (NG and low-confidence OK)."""
+def image_inputs(project, rels: Optional[Iterable[str]] = None) -> QueueInputs:
+    """The queue's inputs of the images ``rels`` (every image when None), read from a Project:
+    the one reader of labels, reviewed flags, predictions, scores and line images, for the whole
+    queue and for the few images a review session re-reads.
+
+    An image is a dataset sample or a line image that inspection sent to review (NG and
+    low-confidence OK): rel "line/...", its file where the inspection log says. A line key that
+    is also a dataset image is the dataset's (a dataset folder named "line" keeps its own
+    images, as in ``Project.line_samples``). An image's score is the score cache's, else its
+    stored prediction's, else the inspection log's. ``reviewed`` holds the images a human
+    confirmed (each has a human label). The result's ``rels`` are the images asked for that the
+    project has (all of them: the dataset's first, then the line's); the labels and predictions
+    of a requested image the project does not have are read too.
+    """
     from .inspection_log import line_image_paths
 
     samples = project.dataset.samples
-    scores = dict(project.cache.scores())
-    predictions = {}
-    for rel, p in project.store.predictions().items():
-        predictions[rel] = (p.label, p.confidence)
-        if rel not in scores and _finite(p.score) is not None:
-            scores[rel] = p.score  # a prediction carries its score when the cache was cleared
-    rels = [s.rel for s in samples]
-    known = set(rels)
-    line = {r: v for r, v in line_image_paths(project.folder).items() if r not in known}
-    for rel, (_, score) in line.items():
-        if rel not in scores and _finite(score) is not None:
+    known = {s.rel for s in samples}
+    wanted = None if rels is None else set(rels)
+    line = {
+        r: v
+        for r, v in line_image_paths(project.folder).items()
+        if r not in known and (wanted is None or r in wanted)
+    }
+    store = project.store
+    reviewed = store.reviewed()
+    if wanted is None:
+        order = [s.rel for s in samples] + list(line)
+        human, stored = store.labels(), store.predictions()
+    else:
+        order = [r for r in dict.fromkeys(rels) if r in known or r in line]
+        human = {r: h for r in wanted if (h := store.label(r)) is not None}
+        stored = {r: p for r in wanted if (p := store.prediction(r)) is not None}
+        reviewed &= wanted
+    cached = project.cache.scores()
+    scores = {}
+    for rel in order if wanted is None else wanted:
+        score = next((v for v in _score_sources(rel, cached, stored, line) if v is not None), None)
+        if score is not None:
             scores[rel] = score
     return QueueInputs(
-        rels=rels + list(line),
-        dataset_labels={s.rel: s.label for s in samples},
-        human_labels=project.store.labels(),
-        predictions=predictions,
+        rels=order,
+        dataset_labels={s.rel: s.label for s in samples if wanted is None or s.rel in wanted},
+        human_labels=human,
+        predictions={rel: (p.label, p.confidence) for rel, p in stored.items()},
         scores=scores,
-        reviewed=project.store.reviewed(),
+        reviewed=reviewed,
         line_paths={rel: path for rel, (path, _) in line.items()},
     )
+
+
+def _score_sources(rel: str, cached: Mapping, stored: Mapping, line: Mapping):
+    """An image's scores in the order they count: the cache's, the prediction's, the log's."""
+    yield _finite(cached.get(rel))
+    pred = stored.get(rel)
+    yield None if pred is None else _finite(pred.score)
+    yield _finite(line[rel][1]) if rel in line else None
+
+
+def queue_inputs(project) -> QueueInputs:
+    """Every image's queue inputs (see ``image_inputs``), in a few queries."""
+    return image_inputs(project)
 
 
 def project_queue(project, **kwargs) -> list[QueueItem]:

@@ -78,7 +78,7 @@ class ReviewSession:
             return []
         before = {rel: (it.human, it.reviewed) for rel, it in self.items.items()}
         project = self.project
-        data = rq.queue_inputs(project)
+        data = rq.image_inputs(project)
         self._inputs = data
         self.rels = list(data.rels)
         self.paths = {s.rel: s.path for s in project.dataset.samples}
@@ -211,12 +211,11 @@ class ReviewSession:
     # ------------------------------------------------------------------ internals
 
     def _sync(self, rels: list[str]) -> list[str]:
-        store = self.project.store
-        reviewed = store.reviewed()
+        """Re-read the human label and reviewed flag of ``rels`` (as the queue reads them)."""
+        fresh = rq.image_inputs(self.project, rels)
         changed = []
         for rel in rels:
-            human = store.label(rel)
-            if self._set(rel, human, human is not None and rel in reviewed):
+            if self._set(rel, fresh.human_labels.get(rel), rel in fresh.reviewed):
                 changed.append(rel)
         return changed
 
@@ -248,33 +247,17 @@ class ReviewSession:
         self.reason_counts[item.reason] += n
 
     def _read_images(self, rels: list[str]) -> None:
-        """Labels, predictions and scores of ``rels`` into the session's inputs."""
-        from .inspection_log import line_image_paths
-
-        data, project = self._inputs, self.project
-        store = project.store
-        reviewed = store.reviewed()
-        wanted = set(rels)
-        line = {r: v for r, v in line_image_paths(project.folder).items() if r in wanted}
-        scores = project.cache.scores()
+        """Labels, predictions, scores and line files of ``rels`` into the session's inputs,
+        read by the queue's own reader (``review_queue.image_inputs``)."""
+        data, fresh = self._inputs, rq.image_inputs(self.project, rels)
         for rel in rels:
-            human = store.label(rel)
-            self._set_input(data.human_labels, rel, human)
-            if human is not None and rel in reviewed:
-                data.reviewed.add(rel)
-            else:
-                data.reviewed.discard(rel)
-            pred = store.prediction(rel)
-            self._set_input(data.predictions, rel, pred and (pred.label, pred.confidence))
-            score = scores.get(rel)
-            if score is None and rel in line:
-                score = line[rel][1]
-            if score is None and pred is not None:
-                score = rq._finite(pred.score)
-            self._set_input(data.scores, rel, score)
-            if rel in line:
-                data.line_paths[rel] = line[rel][0]
-                self.paths[rel] = Path(line[rel][0])
+            self._set_input(data.human_labels, rel, fresh.human_labels.get(rel))
+            (data.reviewed.add if rel in fresh.reviewed else data.reviewed.discard)(rel)
+            self._set_input(data.predictions, rel, fresh.predictions.get(rel))
+            self._set_input(data.scores, rel, fresh.scores.get(rel))
+        for rel, path in fresh.line_paths.items():
+            data.line_paths[rel] = path
+            self.paths[rel] = Path(path)
 
     @staticmethod
     def _set_input(mapping: dict, rel: str, value) -> None:
