@@ -243,6 +243,26 @@ def test_merge_into_a_new_type_and_into_normal(store: LabelStore):
         store.merge_types(["Spot"], "spot")
 
 
+def test_every_door_reads_the_normal_words_as_normal(db: Path, tmp_path: Path):
+    """One list of words meaning defect-free (taxonomy.NORMAL_WORDS), for a label set, a merge
+    target, an imported row and a prototype database alike (issue 16)."""
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE labels (image TEXT PRIMARY KEY, label TEXT)")
+    conn.executemany("INSERT INTO labels VALUES (?, ?)", [("v0.png", "Good"), ("v0b.png", "OK")])
+    conn.commit()
+    conn.close()
+    with LabelStore(db) as s:
+        assert s.labels() == {"v0.png": NORMAL, "v0b.png": NORMAL}
+        assert s.type_names() == list(DEFAULT_TYPES)  # "Good" did not become a type
+        s.set_label("a.png", " good ")
+        s.set_labels({"b.png": "Free", "c.png": "Spot"})
+        assert s.label("a.png") == NORMAL and s.label("b.png") == NORMAL
+        s.merge_types(["Spot"], "OK")
+        assert s.label("c.png") == NORMAL and s.type_names() == ["Scratch"]
+        report = s.import_csv(write(tmp_path / "in.csv", "image,label\nd.png, Ok \n"))
+        assert report.applied == 1 and s.label("d.png") == NORMAL
+
+
 def test_a_new_change_after_undo_discards_the_redo_branch(store: LabelStore):
     store.set_label("a.png", "Spot")
     store.set_label("a.png", "Scratch")

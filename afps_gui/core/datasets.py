@@ -29,13 +29,11 @@ from .jobs import Progress, check_cancel, no_progress
 from .label_csv import (
     IMAGE_COLUMNS,
     LABEL_COLUMNS,
-    NORMAL_WORDS,
     image_matcher,
-    is_normal_word,
     read_label_rows,
     read_table,
 )
-from .taxonomy import NORMAL
+from .taxonomy import NORMAL, NORMAL_WORDS, is_normal_word
 
 # The folders layout's normal folder (any case) is named with the labels CSV's normal words.
 NORMAL_FOLDER_NAMES = NORMAL_WORDS

@@ -21,15 +21,11 @@ from pathlib import Path
 
 from .csv_cells import unescape_cell
 from .errors import DatasetError, LabelStoreError
-from .taxonomy import NORMAL
+from .taxonomy import NORMAL, is_normal_word
 
 # Header names people (and other tools' exports) use for the two columns, any case.
 IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path", "relpath")
 LABEL_COLUMNS = ("label", "class", "type", "defect", "defect_type")
-
-# Words a labels CSV (or a dataset's folder) may use for "defect-free", any case. They are the
-# normal folder names of the folders layout and MVTec, magnetic-tile's "Free", and NORMAL.
-NORMAL_WORDS = frozenset({NORMAL, "good", "ok", "free"})
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -43,11 +39,7 @@ class LabelsFileError(DatasetError, LabelStoreError):
 class LabelRow:
     line: int  # the line in the file, for messages
     image: str  # the dataset-relative POSIX key (``clean_image``)
-    label: str  # as written (trimmed), or NORMAL for any of NORMAL_WORDS
-
-
-def is_normal_word(label: str) -> bool:
-    return label.strip().casefold() in NORMAL_WORDS
+    label: str  # as written (trimmed), or NORMAL for any of taxonomy.NORMAL_WORDS
 
 
 def clean_image(image: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import LabelStoreError
-from .taxonomy import DEFAULT_TYPES, NORMAL, colour_for
+from .taxonomy import DEFAULT_TYPES, NORMAL, colour_for, is_normal_word
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x41465053  # "AFPS": marks the file as ours (PRAGMA application_id)
@@ -248,7 +248,7 @@ def _migrate_0_to_1(conn: sqlite3.Connection, user: str) -> None:
     position = len(DEFAULT_TYPES)
     rows = conn.execute("SELECT image, label FROM labels_v0 WHERE label IS NOT NULL").fetchall()
     for _image, label in rows:  # every label the prototype used becomes a type
-        if label.casefold() not in known and label.casefold() != NORMAL:
+        if label.casefold() not in known and not is_normal_word(label):
             conn.execute(
                 "INSERT INTO types(name, colour, position) VALUES (?, ?, ?)",
                 (label, colour_for(position), position),
@@ -258,10 +258,7 @@ def _migrate_0_to_1(conn: sqlite3.Connection, user: str) -> None:
     stamp = now_iso()
     conn.executemany(
         "INSERT OR REPLACE INTO labels(image, label, reviewed, time, user) VALUES (?, ?, 1, ?, ?)",
-        [
-            (image, NORMAL if label.casefold() == NORMAL else label, stamp, user)
-            for image, label in rows
-        ],
+        [(image, NORMAL if is_normal_word(label) else label, stamp, user) for image, label in rows],
     )
     conn.execute("DROP TABLE labels_v0")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import LabelStoreError
-from .label_csv import is_normal_word
 from .label_file import _json
 from .label_history import LabelHistory
-from .taxonomy import NORMAL, PALETTE, colour_for
+from .taxonomy import NORMAL, PALETTE, colour_for, is_normal_word
 
 MAX_TYPE_NAME = 64
 
@@ -67,6 +67,21 @@ class LabelTypes(LabelHistory):
         return conn.execute(
             "SELECT name, colour, position FROM types WHERE name = ?", (name.strip(),)
         ).fetchone()
+
+    def _canonical(
+        self, conn: sqlite3.Connection, label: object, new: Iterable[str] = ()
+    ) -> str | None:
+        """The one "label -> stored spelling" of the store: NORMAL for any normal word, a known
+        type's name (any case), one of ``new`` (types this change is making), else None."""
+        if not isinstance(label, str):
+            return None
+        if is_normal_word(label):
+            return NORMAL
+        row = self._find_type(conn, label)
+        if row is not None:
+            return row[0]
+        key = label.strip().casefold()
+        return next((n for n in new if n.casefold() == key), None)
 
     def _type_required(self, conn: sqlite3.Connection, name: str) -> tuple:
         row = self._find_type(conn, name)
@@ -174,11 +189,8 @@ class LabelTypes(LabelHistory):
                 row = self._type_required(conn, source)
                 rows[row[0]] = row
             new_type = None
-            if isinstance(target, str) and target.strip().casefold() == NORMAL:
-                goal = NORMAL
-            elif (found := self._find_type(conn, target)) is not None:
-                goal = found[0]
-            else:
+            goal = self._canonical(conn, target)
+            if goal is None:
                 goal = clean_type_name(target)
                 first = next(iter(rows.values()), None)
                 new_type = [first[1], first[2]] if first else None

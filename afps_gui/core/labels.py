@@ -41,7 +41,6 @@ from .label_types import MAX_TYPE_NAME as MAX_TYPE_NAME
 from .label_types import DefectType as DefectType
 from .label_types import LabelTypes, clean_type_name
 from .label_types import clean_colour as clean_colour
-from .taxonomy import NORMAL
 
 
 class OverwriteRefused(AfpsError, FileExistsError):
@@ -105,12 +104,10 @@ class LabelStore(LabelTypes):
         """The stored spelling of a label: "normal", a known type name, or None (no label)."""
         if label is None:
             return None
-        if isinstance(label, str) and label.strip().casefold() == NORMAL:
-            return NORMAL
-        row = self._find_type(conn, label)
-        if row is None:
+        canonical = self._canonical(conn, label)
+        if canonical is None:
             raise LabelStoreError(f'Unknown defect type "{label}". {self._known(conn)}')
-        return row[0]
+        return canonical
 
     @staticmethod
     def _label_row(conn: sqlite3.Connection, image: str) -> list | None:
@@ -300,7 +297,7 @@ class LabelStore(LabelTypes):
                     if image is None:
                         unknown_images.append(row.image)
                         continue
-                canonical = self._canonical_or_none(conn, label, new_types)
+                canonical = self._canonical(conn, label, new_types)
                 if canonical is None and create_types:
                     canonical = self._new_import_type(label, row.line, new_types, bad)
                 if canonical is None:
@@ -319,16 +316,6 @@ class LabelStore(LabelTypes):
             created_types=new_types if change is not None else [],
             change_id=None if change is None else change[0],
         )
-
-    def _canonical_or_none(
-        self, conn: sqlite3.Connection, label: str, new: list[str]
-    ) -> str | None:
-        if label.casefold() == NORMAL:
-            return NORMAL
-        row = self._find_type(conn, label)
-        if row is not None:
-            return row[0]
-        return next((n for n in new if n.casefold() == label.casefold()), None)
 
     @staticmethod
     def _new_import_type(label: str, line: int, new: list[str], bad: list[str]) -> str | None:
