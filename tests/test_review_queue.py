@@ -10,6 +10,7 @@ from afps_gui.core.review_queue import (
     UNLABELLED,
     build_queue,
     classify,
+    prediction_words,
 )
 
 
@@ -111,3 +112,25 @@ def test_classify_one_image_and_describe():
         reviewed=True,
     )
     assert item.reason == REVIEWED and item.describe() == "Reviewed"
+
+
+def test_a_normal_prediction_has_no_percentage_anywhere():
+    """prediction_words is the one rule: a type with its confidence, normal without one."""
+    assert prediction_words("Spot", 0.8) == "Spot (80%)"
+    assert prediction_words("Spot", 0.8, long=True) == "Spot (80% sure)"
+    assert prediction_words("Spot", None) == "Spot"
+    assert prediction_words("normal", 0.97) == "normal"
+    assert "%" not in prediction_words("normal", 0.97, long=True)
+    item = classify(
+        "r",
+        dataset_label="Spot",
+        human=None,
+        prediction=("normal", 0.97),
+        score=0.1,
+        reviewed=False,
+    )
+    assert item.reason == DISAGREE and item.describe() == "Model says normal, label is Spot"
+    unsure = classify(
+        "r", dataset_label=None, human=None, prediction=("normal", 0.4), score=0.1, reviewed=False
+    )
+    assert unsure.reason == LOW_CONFIDENCE and "%" not in unsure.describe()

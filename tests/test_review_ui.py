@@ -450,3 +450,17 @@ def test_a_normal_prediction_is_not_called_100_percent_sure(panel, project):
     typed = next(r for r in panel.rows() if panel.item(r).predicted == "Spot")
     panel.select(typed)
     assert panel.info_pred.text().endswith("% sure)")
+
+
+def test_the_queue_rows_say_a_prediction_as_the_details_do():
+    from afps_gui.core.review_queue import classify
+    from afps_gui.ui.review_widgets import short_reason
+
+    normal = classify(
+        "r", dataset_label=None, human=None, prediction=("normal", 0.4), score=1.0, reviewed=False
+    )
+    assert short_reason(normal) == "unsure: normal"  # not "normal 40%"
+    spot = classify(
+        "r", dataset_label=None, human=None, prediction=("Spot", 0.4), score=1.0, reviewed=False
+    )
+    assert short_reason(spot) == "unsure: Spot (40%)"

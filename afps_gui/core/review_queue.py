@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .taxonomy import NORMAL
+
 DISAGREE = "disagree"
 LOW_CONFIDENCE = "low_confidence"
 UNLABELLED = "unlabelled"
@@ -58,9 +60,10 @@ class QueueItem:
     def describe(self) -> str:
         """One line saying why the image is in the queue where it is, for the UI."""
         if self.reason == DISAGREE:
-            return f"Model says {self.predicted}{_pct(self.confidence)}, label is {self.label}"
+            said = prediction_words(self.predicted, self.confidence)
+            return f"Model says {said}, label is {self.label}"
         if self.reason == LOW_CONFIDENCE:
-            return f"Low confidence: {self.predicted}{_pct(self.confidence)}"
+            return f"Low confidence: {prediction_words(self.predicted, self.confidence)}"
         if self.reason == UNLABELLED:
             return "No human label yet" + (
                 "" if self.score is None else f" (score {self.score:.3g})"
@@ -70,8 +73,16 @@ class QueueItem:
         return "Labelled, not yet confirmed"
 
 
-def _pct(confidence: Optional[float]) -> str:
-    return "" if confidence is None else f" ({confidence:.0%})"
+def prediction_words(predicted: str, confidence: Optional[float], *, long: bool = False) -> str:
+    """A prediction in words, the one rule for every place that shows one: a defect type with
+    the classifier's confidence ("Spot (80%)", long: "Spot (80% sure)"). A "normal" prediction
+    has no percentage: it says only that the anomaly score is below the threshold, which is a
+    distance from normal, not a probability ("100 % sure" overstated it)."""
+    if predicted == NORMAL:
+        return "normal (its score is below the threshold)" if long else NORMAL
+    if confidence is None:
+        return predicted
+    return f"{predicted} ({confidence:.0%}{' sure' if long else ''})"
 
 
 def _finite(value) -> Optional[float]:

@@ -46,20 +46,15 @@ UNLABELLED_COLOUR = "#FFFFFF"
 
 
 def prediction_text(predicted: str, confidence) -> str:
-    """A defect type with the classifier's confidence; "normal" says only that the score is
-    below the threshold: that is a distance from normal, not a probability, and "100 % sure"
-    overstated it."""
-    if predicted == NORMAL:
-        return "normal (its score is below the threshold)"
-    return predicted if confidence is None else f"{predicted}  ({confidence:.0%} sure)"
+    """The prediction in the details (review_queue.prediction_words, long)."""
+    return rq.prediction_words(predicted, confidence, long=True)
 
 
 def short_reason(item: rq.QueueItem) -> str:
     if item.reason == rq.DISAGREE:
         return f"model {item.predicted} ≠ {item.label}"
     if item.reason == rq.LOW_CONFIDENCE:
-        conf = "" if item.confidence is None else f" {item.confidence:.0%}"
-        return f"unsure: {item.predicted}{conf}"
+        return f"unsure: {rq.prediction_words(item.predicted, item.confidence)}"
     if item.reason == rq.UNLABELLED:
         return "no label" if item.score is None else f"score {item.score:.3g}"
     if item.reason == rq.REVIEWED:
