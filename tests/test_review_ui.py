@@ -464,3 +464,26 @@ def test_the_queue_rows_say_a_prediction_as_the_details_do():
         "r", dataset_label=None, human=None, prediction=("Spot", 0.4), score=1.0, reviewed=False
     )
     assert short_reason(spot) == "unsure: Spot (40%)"
+
+
+def test_undo_and_redo_keys_are_one_table(qtbot, panel):
+    """UNDO_KEYS and REDO_KEYS (actions.py) are the window's shortcuts, the panel's key table
+    and its legend; none of them is a shortcut of the panel (the window's would be ambiguous)."""
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QMainWindow
+
+    from afps_gui.ui.actions import REDO_KEYS, UNDO_KEYS, build_actions
+    from afps_gui.ui.review_keys import review_keys
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    actions = build_actions(win)
+    assert actions["undo"].shortcuts() == [QKeySequence(k) for k in UNDO_KEYS]
+    assert actions["redo"].shortcuts() == [QKeySequence(k) for k in REDO_KEYS]
+    assert "Ctrl+Y" in REDO_KEYS
+    table = {k.keys: k.action for k in review_keys(panel)}
+    assert [k for k in table if k.startswith("Ctrl+")] == [*UNDO_KEYS, *REDO_KEYS]
+    window_keys = {s.toString() for a in actions.values() for s in a.shortcuts()}
+    assert not window_keys & {s.key().toString() for s in panel.shortcuts}
+    legend = panel.legend.text()
+    assert all(f"<b>{k}</b>" in legend for k in UNDO_KEYS + REDO_KEYS)

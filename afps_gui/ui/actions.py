@@ -12,7 +12,12 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
 from .. import resources
 
-# name: (text, icon, shortcut, tip)
+# The keys of the one label history, used by the window's Undo/Redo actions, the review
+# panel's key table and its legend.
+UNDO_KEYS = ("Ctrl+Z",)
+REDO_KEYS = ("Ctrl+Shift+Z", "Ctrl+Y")
+
+# name: (text, icon, shortcut or shortcuts, tip)
 ACTIONS = {
     "new": ("&New project…", "new", QKeySequence.StandardKey.New,
             "Make a project from a dataset folder (previewed before anything is written)"),
@@ -28,8 +33,8 @@ ACTIONS = {
                      "Inspect the images a folder holds now, then stop"),
     "close": ("&Close project", None, None, "Close the current project"),
     "quit": ("&Quit", None, QKeySequence.StandardKey.Quit, "Quit AFPS Inspector"),
-    "undo": ("&Undo label change", "undo", "Ctrl+Z", "Undo the last label change"),
-    "redo": ("&Redo label change", "redo", "Ctrl+Shift+Z", "Redo the label change undone last"),
+    "undo": ("&Undo label change", "undo", UNDO_KEYS, "Undo the last label change"),
+    "redo": ("&Redo label change", "redo", REDO_KEYS, "Redo the label change undone last"),
     "prefs": ("&Preferences…", "prefs", QKeySequence.StandardKey.Preferences,
               "Device and viewer preferences"),
     "fit": ("&Fit PaDiM", "fit", "Ctrl+F",
@@ -75,7 +80,9 @@ def build_actions(window: QMainWindow) -> dict[str, QAction]:
         action = QAction(text, window)
         if icon:
             action.setIcon(resources.icon(icon))
-        if shortcut is not None:
+        if isinstance(shortcut, tuple):
+            action.setShortcuts([QKeySequence(key) for key in shortcut])
+        elif shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setStatusTip(tip)
         action.setToolTip(tip)

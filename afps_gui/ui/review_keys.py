@@ -3,8 +3,8 @@ anywhere inside the panel.
 
 A shortcut whose context is the panel and its children fires before the focused list sees the
 key, so the lists cannot eat arrows, digits or Space. Undo and redo are the window's (its Edit
-menu's Ctrl+Z and Ctrl+Shift+Z step the one history); the panel handles them only when a key
-press reaches it unclaimed, as it does when the panel stands alone.
+menu's UNDO_KEYS and REDO_KEYS, actions.py, step the one history); the panel handles the same
+keys only when a key press reaches it unclaimed, as it does when the panel stands alone.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QCheckBox, QPushButton, QTabWidget, QToolButton, QWidget
 
 from ..core.taxonomy import NORMAL
+from .actions import REDO_KEYS, UNDO_KEYS
+
+TYPE_KEYS = 9  # keys 1-9 label the first nine defect types; later ones go through "Label as"
 
 
 class ReviewKey(NamedTuple):
@@ -29,11 +32,13 @@ class ReviewKey(NamedTuple):
 def review_keys(panel) -> list[ReviewKey]:
     keys = [ReviewKey(k, partial(panel.move, -1), True) for k in ("Left", "Up", "A")]
     keys += [ReviewKey(k, partial(panel.move, 1), True) for k in ("Right", "Down", "D")]
-    keys += [ReviewKey(str(i), partial(panel.decide_type, i - 1), False) for i in range(1, 10)]
+    keys += [
+        ReviewKey(str(i), partial(panel.decide_type, i - 1), False) for i in range(1, TYPE_KEYS + 1)
+    ]
     keys.append(ReviewKey("0", partial(panel.decide, NORMAL), False))
     keys += [ReviewKey(k, panel.accept_prediction, False) for k in ("Space", "Return", "Enter")]
-    keys.append(ReviewKey("Ctrl+Z", panel.undo, True))
-    keys += [ReviewKey(k, panel.redo, True) for k in ("Ctrl+Shift+Z", "Ctrl+Y")]
+    keys += [ReviewKey(k, panel.undo, True) for k in UNDO_KEYS]
+    keys += [ReviewKey(k, panel.redo, True) for k in REDO_KEYS]
     return keys
 
 

@@ -38,7 +38,9 @@ from PySide6.QtWidgets import (
 from ..core import review_queue as rq
 from ..core.review_session import ReviewSession
 from ..core.taxonomy import NORMAL
+from .actions import REDO_KEYS, UNDO_KEYS
 from .elided_label import ElidedLabel
+from .review_keys import TYPE_KEYS
 from .types_dialog import swatch
 
 NORMAL_COLOUR = "#9AA5B1"  # grey-blue: normal is the absence of a defect, not a colour of its own
@@ -370,15 +372,15 @@ class ReviewDetails(QWidget):
 
     def show_legend(self) -> None:
         types = self.session.types
-        keys = [f"<b>{i}</b>&nbsp;{escape(t.name)}" for i, t in enumerate(types[:9], 1)]
+        keys = [f"<b>{i}</b>&nbsp;{escape(t.name)}" for i, t in enumerate(types[:TYPE_KEYS], 1)]
         keys.append(f"<b>0</b>&nbsp;{NORMAL}")
         lines = [
             "&nbsp;&nbsp; ".join(keys),
             "<b>Space</b>&nbsp;accept prediction &nbsp;&nbsp; <b>←/→</b> or <b>A/D</b>&nbsp;move",
-            "<b>Ctrl+Z</b>&nbsp;undo &nbsp;&nbsp; <b>Ctrl+Shift+Z</b>&nbsp;redo",
+            f"{_keys(UNDO_KEYS)}&nbsp;undo &nbsp;&nbsp; {_keys(REDO_KEYS)}&nbsp;redo",
         ]
-        if len(types) > 9:
-            lines.append("Types after the ninth: use Label as.")
+        if len(types) > TYPE_KEYS:
+            lines.append(f"Types after the first {TYPE_KEYS}: use Label as.")
         self.legend.setText("<br>".join(lines))
 
     def show_progress(self) -> None:
@@ -406,6 +408,10 @@ class ReviewDetails(QWidget):
         self.counts.setText("&nbsp;&nbsp; ".join(parts))
 
 
+def _keys(keys) -> str:
+    return " or ".join(f"<b>{key}</b>" for key in keys)
+
+
 def _rich_label(name: str = "") -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
@@ -428,7 +434,7 @@ def label_menu_entries(session: ReviewSession, icons: LabelIcons, decide):
     """(icon, text, callback) of each entry of the Label-as menu, in the type order."""
     entries = []
     for i, t in enumerate(session.types, 1):
-        text = f"{t.name}\t{i}" if i <= 9 else t.name
+        text = f"{t.name}\t{i}" if i <= TYPE_KEYS else t.name
         entries.append((swatch(t.colour, 12), text, partial(decide, t.name)))
     entries.append((swatch(NORMAL_COLOUR, 12), f"{NORMAL}\t0", partial(decide, NORMAL)))
     return entries
