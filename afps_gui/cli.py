@@ -621,6 +621,7 @@ def cmd_train(args) -> int:
         with _open_project(args.project) as project, progress_bar("Training", args.quiet) as bar:
             res = pipeline.train_project(project, config, progress=bar)
         _print_metrics(res.metrics)
+        _report_skipped(res.skipped)  # not classified again: they keep their previous prediction
         print(
             f"{len(res.changed)} images changed prediction; FLOPs per image {res.flops / 1e6:.1f}M"
         )
@@ -721,15 +722,13 @@ def cmd_predict(args) -> int:
 def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
     """One row per scored image; the anomalous ones typed in batches of 32, as the project's
     scoring does (pipeline.BatchClassifying): a row's type is filled in when its batch runs."""
-    from .core.classifiers import needs_looks
     from .core.padim import anomalous_or_none
-    from .core.pipeline import BatchClassifying, example_of
+    from .core.pipeline import BatchClassifying
 
     def typed(row: dict, _score: float, p) -> None:
         row.update(type=p.label, confidence=round(p.confidence, 4))
 
     classifying = BatchClassifying(clf, typed) if clf is not None else None
-    looks = clf is not None and needs_looks(clf)
     rows = []
     with progress_bar("Predicting", args.quiet) as bar:
         for path, score in padim.score_items(
@@ -746,7 +745,9 @@ def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
             }
             rows.append(row)
             if classifying is not None and anomalous:
-                classifying.add(row, score.score, example_of(padim, path, score, looks=looks))
+                reason = classifying.add_sample(row, padim, path, score)
+                if reason is not None:  # the row stays anomalous and untyped; the run goes on
+                    print(f"not typed {row['image']}: {reason}", file=sys.stderr)
             if args.overlays:
                 _save_overlay(
                     args.overlays, args.overwrite, padim, path, score.map, score.score, row["image"]
@@ -992,13 +993,14 @@ def stop_on_signals(stop: threading.Event):
 
 def print_inspection(item: dict) -> None:
     """One line per part on stdout: verdict, score, type and confidence, file."""
-    if item["error"]:
+    if item["verdict"] is None:
         print(f"ERR {item['file']}: {item['error']}", flush=True)
         return
     kind = ""
     if item["verdict"] == "NG":
         conf = item["confidence"]
         kind = f" {item['type'] or 'untyped'}" + (f" {conf:.0%}" if conf is not None else "")
+        kind += f" ({item['error']})" if item["error"] else ""
     print(f"{item['verdict']}  {item['score']:.4g}{kind}  {item['file']}", flush=True)
 
 

@@ -61,11 +61,12 @@ from .line_sources import (
     stat_files,
 )
 from .line_transfers import UNREADABLE, destination, finish_transfers, transfer
-from .pipeline import example_of, load_classifier, load_padim, normal_prediction
+from .pipeline import BatchClassifying, load_classifier, load_padim, normal_prediction
 from .project import CachedScore, Project, default_model_id
 from .review_queue import DEFAULT_LOW_CONFIDENCE
 
 LINE_PREFIX = "line"
+UNTYPED = "not typed"  # an NG part's ``error`` starts so when its close look failed
 
 
 @dataclass
@@ -181,16 +182,19 @@ class LineInspector:
         return item
 
     def _type(self, waiting: list[tuple[Inspection, Any, Any]]) -> None:
-        examples, items = [], []
-        for item, image, score in waiting:
-            try:
-                examples.append(example_of(self.padim, image, score, looks=self.looks))
-                items.append(item)
-            except AfpsError:
-                pass  # the close look failed: the part stays NG, untyped
-        for item, p in zip(items, self.clf.predict(examples) if examples else []):
+        """Type the NG parts in one classifier call. A part whose close look fails stays NG and
+        untyped, with the reason in its ``error`` (``BatchClassifying.add_sample``)."""
+
+        def typed(item: Inspection, _score: float, p) -> None:
             item.type, item.confidence = p.label, float(p.confidence)
             item.patches = [tuple(map(int, xy)) for xy in np.asarray(p.positions).tolist()]
+
+        classifying = BatchClassifying(self.clf, typed)
+        for item, image, score in waiting:
+            reason = classifying.add_sample(item, self.padim, image, score)
+            if reason is not None:
+                item.error = f"{UNTYPED}: {reason}"
+        classifying.flush()
 
     def prediction(self, item: Inspection) -> Optional[StoredPrediction]:
         """What the review queue shows for a queued result (None for an untyped NG)."""

@@ -459,13 +459,29 @@ class ScoreResult:
 class BatchClassifying:
     """Anomalous images waiting for the classifier: one call per 32 images, far cheaper than
     one per image. Each answer goes to ``on_result(key, score, prediction)``: the project keeps
-    it as a stored prediction, ``afps predict`` writes it in its row."""
+    it as a stored prediction, ``afps predict`` writes it in its row, the line types its part.
+
+    ``add_sample`` is the one rule for an image whose close look fails (its original cannot be
+    decoded again at full size): it is not classified, and the reason comes back for the
+    caller to report its way (scoring and training list it as skipped, ``afps predict`` prints
+    it and goes on, the line records the part NG and untyped with the reason)."""
 
     BATCH = 32
 
     def __init__(self, clf: Classifier, on_result: Callable[[Any, float, Any], None]):
         self.clf, self.on_result = clf, on_result
+        self.looks = needs_looks(clf)
         self.pending: list[tuple[Any, float, Example]] = []
+
+    def add_sample(self, key: Any, padim: PadimModel, item, score: ImageScore) -> Optional[str]:
+        """Queue a scored image (``item``: a Sample, a path or decoded pixels), with its close
+        look when the classifier reads one; the reason when that failed (nothing queued)."""
+        try:
+            example = example_of(padim, item, score, looks=self.looks)
+        except AfpsError as exc:
+            return str(exc)
+        self.add(key, score.score, example)
+        return None
 
     def add(self, key: Any, score: float, example: Example) -> None:
         self.pending.append((key, score, example))
@@ -516,7 +532,6 @@ def score_project(
     skipped: list[tuple[str, str]] = []
     n_anom = 0
     classifying = _storing(clf, clf_id, preds) if clf is not None else None
-    looks = needs_looks(clf)
 
     for sample, score in padim.score_items(
         samples, keep_embeddings=clf is not None, progress=progress, cancel=cancel, skipped=skipped
@@ -529,12 +544,9 @@ def score_project(
             continue
         n_anom += 1
         if classifying is not None:
-            try:
-                classifying.add(
-                    sample.rel, score.score, example_of(padim, sample, score, looks=looks)
-                )
-            except AfpsError as exc:
-                skipped.append((sample.rel, str(exc)))
+            reason = classifying.add_sample(sample.rel, padim, sample, score)
+            if reason is not None:
+                skipped.append((sample.rel, reason))
     check_cancel(cancel)
     if classifying is not None:
         classifying.flush()
@@ -551,34 +563,37 @@ def reclassify_project(
     known: dict[str, Example],
     progress: Progress = no_progress,
     cancel=None,
+    skipped: Optional[list[tuple[str, str]]] = None,
 ) -> bool:
     """After training: classify again the images the cached scores call anomalous, reusing the
     examples training just built and embedding only the others; normal images keep their
-    predictions. False (nothing done) when the cache is not from the current anomaly model: then
-    every image must be scored again (``score_project``)."""
+    predictions. An image whose close look fails keeps its previous prediction and goes into
+    ``skipped`` with the reason (``BatchClassifying.add_sample``). False (nothing done) when the
+    cache is not from the current anomaly model: then every image must be scored again
+    (``score_project``)."""
     index = project.cache.index
     if not index.get("images") or index.get("model") != default_model_id(project.padim_path):
         return False
     samples = project.dataset.by_rel()
     entries = index["images"]
     anomalous = [r for r, e in entries.items() if r in samples and padim.is_anomalous(e["score"])]
-    looks = needs_looks(clf)
-    ready = {
-        r: known[r] for r in anomalous if r in known and (known[r].look is not None or not looks)
-    }
     preds: list[StoredPrediction] = []
     classifying = _storing(clf, default_model_id(project.classifier_path), preds)
+    ready = {
+        r: known[r]
+        for r in anomalous
+        if r in known and (known[r].look is not None or not classifying.looks)
+    }
     for rel, example in ready.items():
         classifying.add(rel, entries[rel]["score"], example)
     todo = [samples[r] for r in anomalous if r not in ready]
+    skipped = skipped if skipped is not None else []
     for sample, score in padim.score_items(
-        todo, keep_embeddings=True, progress=progress, cancel=cancel
+        todo, keep_embeddings=True, progress=progress, cancel=cancel, skipped=skipped
     ):
-        try:
-            example = example_of(padim, sample, score, looks=looks)
-        except AfpsError:
-            continue  # unreadable at full size now: it keeps its previous prediction
-        classifying.add(sample.rel, entries[sample.rel]["score"], example)
+        reason = classifying.add_sample(sample.rel, padim, sample, score)
+        if reason is not None:
+            skipped.append((sample.rel, reason))  # it keeps its previous prediction
     classifying.flush()
     check_cancel(cancel)
     project.store.set_predictions(preds)
@@ -597,6 +612,8 @@ class TrainResult:
     seconds: float
     choice: Optional[dict] = None  # model_choice.Choice.as_dict() when the labels chose
     config: Optional[dict] = None  # the trained classifier's settings
+    # anomalous images not classified again (image, reason): they keep their previous prediction
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def train_classifier(
@@ -730,7 +747,7 @@ def train_project(
     history = [asdict(e) for e in t.history.epochs]  # the curves, after a restart too
     extra = {"metrics": t.metrics, "n_train": len(t.train_ex), "choice": t.choice}
     t.clf.save(project.classifier_path, extra={**extra, "history": history})
-    changed = _reclassified(project, padim, t, progress, cancel)
+    changed, skipped = _reclassified(project, padim, t, progress, cancel)
     seconds = time.perf_counter() - t0
     return TrainResult(
         t.metrics,
@@ -743,20 +760,24 @@ def train_project(
         seconds,
         t.choice,
         asdict(t.clf.config),
+        skipped,
     )
 
 
 def _reclassified(
     project: Project, padim: PadimModel, t: Trained, progress: Progress, cancel
-) -> list[tuple[str, Optional[str], str]]:
-    """Classify the anomalous images again with the new classifier; (image, old, new) changed."""
+) -> tuple[list[tuple[str, Optional[str], str]], list[tuple[str, str]]]:
+    """Classify the anomalous images again with the new classifier: (image, old, new) of those
+    that changed, and (image, reason) of those that could not be classified again."""
     old = {k: v.label for k, v in project.store.predictions().items()}
     known = {ex.name: ex for ex in t.train_ex + t.test_ex}
     last = _stage(progress, 0.9, 1.0, "Classifying anomalous images")
-    if not reclassify_project(project, padim, t.clf, known, last, cancel):
-        score_project(project, progress=_stage(progress, 0.9, 1.0, "Scoring"), cancel=cancel)
+    skipped: list[tuple[str, str]] = []
+    if not reclassify_project(project, padim, t.clf, known, last, cancel, skipped):
+        res = score_project(project, progress=_stage(progress, 0.9, 1.0, "Scoring"), cancel=cancel)
+        skipped = res.skipped
     new = {k: v.label for k, v in project.store.predictions().items()}
-    return [(k, old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v]
+    return [(k, old.get(k), v) for k, v in sorted(new.items()) if old.get(k) != v], skipped
 
 
 def _previous_metrics(project: Project) -> Optional[dict]:
