@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from afps_gui.core import project as project_module
 from afps_gui.core.demo import make_demo_dataset
@@ -65,3 +66,45 @@ def test_import_labels_matches_paths_as_the_dataset_door_does(project, tmp_path)
     report = project.import_labels(csv)
     assert report.applied == 2 and report.unknown_images == ["nowhere/x.png"]
     assert project.store.labels() == {"Spot/spot_001.png": "Scratch", "good/good_000.png": NORMAL}
+
+
+@pytest.fixture
+def lower_project(tmp_path):
+    """A dataset whose folder is "spot" (lower case) for the project's type "Spot"."""
+    data = make_demo_dataset(
+        tmp_path / "data", n_normal=4, n_per_type=3, size=(32, 32), types=("spot", "Scratch")
+    )
+    with Project.create(tmp_path / "proj", ProjectSettings(dataset_root=str(data))) as p:
+        yield p
+
+
+def test_a_dataset_label_takes_the_spelling_of_the_stored_type(lower_project):
+    p = lower_project
+    assert p.store.type_names() == ["Spot", "Scratch"]  # "spot" did not become a second type
+    spot = p.dataset.by_rel()["spot/spot_000.png"]
+    assert spot.label == "spot" and p.label_of(spot) == "Spot"
+    assert p.labels()["spot/spot_000.png"] == "Spot"
+    typed = {s.rel: s.label for s in p.typed_defects()}
+    assert typed["spot/spot_000.png"] == "Spot" and len(typed) == 6
+    train, test = p.classifier_split()
+    assert {s.label for s in train + test} == {"Spot", "Scratch"} and len(train + test) == 6
+
+
+def test_the_browser_colours_a_dataset_label_of_another_case(qtbot, lower_project):
+    from PySide6.QtCore import QObject, Signal
+
+    from afps_gui.ui.browser_model import COL_LABEL, ImageTableModel
+
+    class Thumbs(QObject):
+        ready = Signal(str)
+
+        def fetch(self, key, path):
+            return None
+
+    model = ImageTableModel(Thumbs())
+    model.set_project(lower_project)
+    row = model.row_of("spot/spot_001.png")
+    assert model.rows[row].label == "Spot"
+    assert model.data(model.index(row, COL_LABEL), Qt.ItemDataRole.ForegroundRole) is not None
+    model.refresh(["spot/spot_001.png"])  # the one-row path reads the same label
+    assert model.rows[row].label == "Spot"

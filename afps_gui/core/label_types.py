@@ -44,6 +44,23 @@ def clean_type_name(name: str) -> str:
     return name
 
 
+def canonical_label(label: object, type_names: Iterable[str]) -> str | None:
+    """The one rule for what a label names: NORMAL for any normal word; the type's own
+    spelling where the label names one of ``type_names`` (exactly, else ignoring case and
+    surrounding spaces); None where it names neither. Labels are mapped once, where they enter
+    (the store, a dataset's labels in ``Project``); everything after compares them exactly."""
+    if not isinstance(label, str):
+        return None
+    if is_normal_word(label):
+        return NORMAL
+    names = list(type_names)
+    key = label.strip()
+    if key in names:
+        return key
+    folded = key.casefold()
+    return next((n for n in names if n.casefold() == folded), None)
+
+
 def clean_colour(colour: str) -> str:
     if not isinstance(colour, str) or not _COLOUR.match(colour.strip()):
         raise LabelStoreError(f"{colour!r} is not a colour; use the form #RRGGBB.")
@@ -71,17 +88,10 @@ class LabelTypes(LabelHistory):
     def _canonical(
         self, conn: sqlite3.Connection, label: object, new: Iterable[str] = ()
     ) -> str | None:
-        """The one "label -> stored spelling" of the store: NORMAL for any normal word, a known
-        type's name (any case), one of ``new`` (types this change is making), else None."""
-        if not isinstance(label, str):
-            return None
-        if is_normal_word(label):
-            return NORMAL
-        row = self._find_type(conn, label)
-        if row is not None:
-            return row[0]
-        key = label.strip().casefold()
-        return next((n for n in new if n.casefold() == key), None)
+        """The store's "label -> stored spelling" (``canonical_label`` over the stored types and
+        ``new``, the types this change is making), or None for a label naming no type."""
+        names = [row[0] for row in conn.execute("SELECT name FROM types ORDER BY position")]
+        return canonical_label(label, [*names, *new])
 
     def _type_required(self, conn: sqlite3.Connection, name: str) -> tuple:
         row = self._find_type(conn, name)

@@ -30,6 +30,7 @@ from .datasets import Dataset, Sample, load_dataset, split_anomalies, split_norm
 from .errors import AfpsError, DatasetError, DatasetMissingError, ProjectError
 from .inspection_log import line_image_paths
 from .jobs import atomic_write
+from .label_types import canonical_label
 from .labels import ImportReport, LabelStore
 from .padim import PadimConfig
 from .project_lock import FolderNotWritable, ProjectLock
@@ -273,11 +274,10 @@ class Project:
         """A dataset with its own defect types replaces the unused default types."""
         if not dataset.types or self.readonly:
             return
-        existing = {t.lower() for t in self.store.type_names()}
-        wanted = {t.lower() for t in dataset.types}
+        existing = self.store.type_names()
         self.store.adopt_types(
-            [name for name in dataset.types if name.lower() not in existing],
-            [name for name in DEFAULT_TYPES if name.lower() not in wanted],
+            [name for name in dataset.types if canonical_label(name, existing) is None],
+            [name for name in DEFAULT_TYPES if canonical_label(name, dataset.types) is None],
         )
 
     # --- data -------------------------------------------------------------------------------
@@ -305,9 +305,12 @@ class Project:
         return self.folder / "models" / "classifier.pt"
 
     def label_of(self, sample: Sample) -> Optional[str]:
-        """The human label if the inspector gave one, else the dataset's own label."""
+        """The human label if the inspector gave one, else the dataset's own label (in the
+        spelling of the project's type)."""
         human = self.store.label(sample.rel)
-        return human if human is not None else sample.label
+        if human is not None:
+            return human
+        return _dataset_label(sample.label, self.store.type_names())
 
     def line_samples(self, human: Optional[dict[str, str]] = None) -> list[Sample]:
         """The line images an inspector has labelled: rel "line/...", the file where the
@@ -343,7 +346,11 @@ class Project:
     def _current_labels(self) -> tuple[dict[str, Optional[str]], list[Sample]]:
         """The dataset's rel -> current label, and the labelled line images (one label read)."""
         human = self.store.labels()
-        labels = {s.rel: human.get(s.rel, s.label) for s in self.dataset.samples}
+        types = self.store.type_names()
+        labels = {
+            s.rel: human[s.rel] if s.rel in human else _dataset_label(s.label, types)
+            for s in self.dataset.samples
+        }
         return labels, self.line_samples(human)
 
     def normal_split(self):
@@ -363,18 +370,20 @@ class Project:
             n_fit = min(n_fit, len(normals) - 2)
         return split_normals(normals, self.settings.split_seed, n_fit=n_fit)
 
-    def _typed_parts(self) -> tuple[list[Sample], list[Sample], dict[str, Optional[str]]]:
-        """The dataset's images whose current label is one of the project's types (as the
-        dataset has them), the line images labelled with one, and the dataset's labels."""
+    def _typed_parts(self) -> tuple[list[Sample], list[Sample]]:
+        """The dataset's images whose current label is one of the project's types, and the
+        line images labelled with one, each carrying its current label."""
         labels, line = self._current_labels()
         types = set(self.store.type_names())
-        dataset = [s for s in self.dataset.samples if labels[s.rel] in types]
-        return dataset, [s for s in line if s.label in types], labels
+        dataset = [
+            _with_label(s, labels[s.rel]) for s in self.dataset.samples if labels[s.rel] in types
+        ]
+        return dataset, [s for s in line if s.label in types]
 
     def typed_defects(self) -> list[Sample]:
-        """Defect images whose type (human or dataset label) is one of the project's types:
-        the dataset's, then the line images an inspector labelled with a type."""
-        dataset, line, _ = self._typed_parts()
+        """Defect images whose type (human or dataset label) is one of the project's types,
+        with that label: the dataset's, then the line images an inspector labelled."""
+        dataset, line = self._typed_parts()
         return dataset + line
 
     def classifier_split(self) -> tuple[list[Sample], list[Sample]]:
@@ -382,14 +391,22 @@ class Project:
         label with the project's seed. The line images are split on their own and added, so
         that labelling one never reshuffles the dataset's split (earlier metrics stay
         comparable); a type with a single line image trains on it."""
-        dataset, line, labels = self._typed_parts()
-        train, test = self._split_typed([_with_label(s, labels[s.rel]) for s in dataset])
+        dataset, line = self._typed_parts()
+        train, test = self._split_typed(dataset)
         line_train, line_test = self._split_typed(line)
         return train + line_train, test + line_test
 
     def _split_typed(self, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
         s = self.settings
         return split_anomalies(samples, s.split_seed, test_fraction=s.test_fraction)
+
+
+def _dataset_label(label: Optional[str], types: list[str]) -> Optional[str]:
+    """A dataset's label as the project spells it: a type's stored name for a folder "spot"
+    of the type "Spot" (``canonical_label``), else as the dataset has it."""
+    if label is None:
+        return None
+    return canonical_label(label, types) or label
 
 
 def _with_label(sample: Sample, label: str) -> Sample:

@@ -146,13 +146,12 @@ class ImageTableModel(QAbstractTableModel):
         self.colours = {t.name: QColor(t.colour) for t in store.types()}
         for row in rows:
             if full:
-                row.label = labels.get(row.rel, samples[row.rel].label)
+                row.label = labels.get(row.rel)
                 pred = preds.get(row.rel)
                 row.split = splits.get(row.rel, "")
             else:
-                human = store.label(row.rel)
-                sample = samples.get(row.rel) if human is None else None
-                row.label = human if human is not None else (sample.label if sample else None)
+                sample = samples.get(row.rel)
+                row.label = project.label_of(sample) if sample else store.label(row.rel)
                 pred = store.prediction(row.rel)
             row.prediction = pred.label if pred else None
             row.confidence = float(pred.confidence) if pred else math.nan
