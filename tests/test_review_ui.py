@@ -391,7 +391,15 @@ def test_show_retrain_result_and_click_to_select(panel, recorded):
     assert table.item(0, 0).text() == "—" and "no earlier model" in panel.retrain_summary.text()
 
 
-def test_retrain_button_emits(panel, qtbot):
+def fit(project):
+    """Pretend the normal model is fitted (the file's presence is what the actions ask)."""
+    project.padim_path.parent.mkdir(parents=True, exist_ok=True)
+    project.padim_path.write_bytes(b"")
+
+
+def test_retrain_button_emits(panel, qtbot, project):
+    fit(project)
+    panel.set_busy(False)
     with qtbot.waitSignal(panel.retrain_requested, timeout=1000):
         panel.retrain_button.click()
 
@@ -487,3 +495,39 @@ def test_undo_and_redo_keys_are_one_table(qtbot, panel):
     assert not window_keys & {s.key().toString() for s in panel.shortcuts}
     legend = panel.legend.text()
     assert all(f"<b>{k}</b>" in legend for k in UNDO_KEYS + REDO_KEYS)
+
+
+def test_the_panels_buttons_follow_the_windows_rule(panel, project, qtbot):
+    """Retrain is the window's Train (writable and fitted, not while a job runs), Defect
+    types and Import need a writable project, the exports an open one (enabled_actions)."""
+    from afps_gui.ui.actions import enabled_actions
+
+    def buttons():
+        menu = {a.text(): a.isEnabled() for a in panel.more_button.menu().actions()}
+        return {
+            "train": panel.retrain_button.isEnabled(),
+            "types": panel.types_button.isEnabled(),
+            "decide": panel.label_button.isEnabled(),
+            "import_labels": menu["Import labels CSV…"],
+            "export_labels": menu["Export labels CSV…"],
+        }
+
+    def rule(p, busy=False):
+        enabled = enabled_actions(p, busy)
+        return {name: enabled[name] for name in buttons()}
+
+    assert buttons() == rule(project) and not buttons()["train"]  # no normal model yet
+    fit(project)
+    panel.set_busy(True)
+    assert buttons() == rule(project, True) and not buttons()["import_labels"]
+    panel.set_busy(False)
+    assert buttons() == rule(project) and buttons()["train"] and buttons()["types"]
+    second = Project.open(project.folder)  # read-only: the first one holds the lock
+    try:
+        panel.set_project(second)
+        assert buttons() == rule(second) and buttons()["export_labels"]
+        assert not buttons()["types"] and not buttons()["import_labels"]
+    finally:
+        panel.set_project(None)
+        second.close()
+    assert not any(buttons().values())

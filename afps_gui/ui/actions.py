@@ -74,6 +74,34 @@ TOOLBAR = ["new", "open", "demo", None, "fit", "score", "train", "run_all", None
            "inspect_folder", None, "cancel", None, "review", "undo", "redo"]  # fmt: skip
 
 
+# Actions that start a job or change the project: off while a job runs.
+NEEDS_IDLE = ("new", "open", "demo", "close", "tune", "fit", "score", "train", "run_all", "sweep",
+              "import_labels", "prefs", "inspect_folder", "inspect_files", "inspect_once")  # fmt: skip
+
+
+def enabled_actions(project, busy: bool) -> dict[str, bool]:
+    """Which actions a project state allows, by name: the window's actions, and "decide" (a
+    label decision). The one rule for the window's menus and the review panel's buttons
+    (Retrain is "train", Defect types "types", the import and exports theirs): writing needs a
+    writable project, and whatever uses the normal model (scoring, training, inspecting) a
+    fitted one."""
+    has = project is not None
+    writable = has and not project.readonly
+    padim = has and project.padim_path.is_file()
+    enabled = dict.fromkeys(ACTIONS, True)
+    enabled.update(
+        close=has, tune=writable, fit=writable, score=writable and padim, train=writable and padim,
+        run_all=writable, sweep=padim, cancel=busy, review=has,
+        types=writable, import_labels=writable, export_labels=has, export_report=has,
+        undo=writable and project.store.can_undo(), redo=writable and project.store.can_redo(),
+        inspect_folder=writable and padim, inspect_files=writable and padim,
+        inspect_once=writable and padim, decide=writable,
+    )  # fmt: skip
+    for name in NEEDS_IDLE:
+        enabled[name] = enabled[name] and not busy
+    return {name: bool(on) for name, on in enabled.items()}
+
+
 def build_actions(window: QMainWindow) -> dict[str, QAction]:
     actions = {}
     for name, (text, icon, shortcut, tip) in ACTIONS.items():

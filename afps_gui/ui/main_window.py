@@ -31,7 +31,7 @@ from ..job_process import torch_threads_for_jobs
 from ..logs import log_path
 from ..workers import JobRunner, TaskRunner, tune_for_the_ui
 from . import messages, project_jobs
-from .actions import build_actions, build_menus, build_toolbar
+from .actions import build_actions, build_menus, build_toolbar, enabled_actions
 from .browser import BrowserWidget
 from .demo_project import demo_folders
 from .heatmap import HeatmapViewer
@@ -54,8 +54,6 @@ log = logging.getLogger("afps.ui")
 RIGHT_SIDE_ROOM = 1040  # px: heat map / training beside the browser, the review panel wide
 
 WRITING = ("tune", "fit", "score", "train", "run_all", "import_labels", "undo", "redo", "types")
-NEEDS_IDLE = ("new", "open", "demo", "close", "tune", "fit", "score", "train", "run_all", "sweep",
-              "import_labels", "prefs", "inspect_folder", "inspect_files", "inspect_once")  # fmt: skip
 
 
 class MainWindow(WindowJobs, WindowLabels, QMainWindow):
@@ -349,27 +347,14 @@ class MainWindow(WindowJobs, WindowLabels, QMainWindow):
             return f"{choice} (not available)"
 
     def update_actions(self) -> None:
-        has = self.project is not None
-        writable = has and not self.project.readonly
         busy = self.runner.busy
-        padim = has and self.project.padim_path.is_file()
-        enabled = {name: True for name in self.actions}
-        enabled.update(
-            close=has, tune=writable, fit=writable, score=writable and padim, train=writable and padim,
-            run_all=writable, sweep=padim, cancel=busy, review=has,
-            types=writable, import_labels=writable, export_labels=has, export_report=has,
-            undo=writable and self.project.store.can_undo(),
-            redo=writable and self.project.store.can_redo(),
-            inspect_folder=writable and padim, inspect_files=writable and padim,
-            inspect_once=writable and padim,
-        )  # fmt: skip
-        for name in NEEDS_IDLE:
-            enabled[name] = enabled[name] and not busy
+        enabled = enabled_actions(self.project, busy)  # the review panel's buttons follow it too
         for name, action in self.actions.items():
-            action.setEnabled(bool(enabled[name]))
+            action.setEnabled(enabled[name])
+        self.review.set_busy(busy)
         self.recent_menu.setEnabled(not busy and bool(self.prefs.recent_projects))
         self.training.sweep.run_button.setEnabled(bool(enabled["sweep"]))
-        self.heatmap.set_readonly(not writable or busy)
+        self.heatmap.set_readonly(not enabled["decide"] or busy)
         self.inspect.update_state()
 
     def edit_preferences(self) -> None:

@@ -18,7 +18,6 @@ never stalls the key that moves to it. Label import and export live in review_fi
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from functools import partial
 from typing import Optional
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 from ..core import review_queue as rq
 from ..core.errors import AfpsError
 from ..core.review_session import ReviewSession
+from .actions import enabled_actions
 from .history import History
 from .review_files import (  # noqa: F401 - the panel's import/export, as they were imported
     ask_yes_no,
@@ -87,6 +87,7 @@ class ReviewPanel(QWidget):
         self.session = ReviewSession()
         self.icons = LabelIcons(self.session)
         self._current: Optional[str] = None
+        self.busy = False  # a job runs (see set_busy)
         self.setFocusPolicy(Qt.StrongFocus)
         # Decoded at most this size (the label scales it down to fit the dock), in the order
         # asked: the image shown, then the next ones.
@@ -141,13 +142,13 @@ class ReviewPanel(QWidget):
         self.tabs.tabBar().setFocusPolicy(Qt.NoFocus)
 
     def _build_actions(self) -> ActionRow:
-        actions = ActionRow()
+        self.action_row = actions = ActionRow()
         actions.types_button.clicked.connect(self.edit_types)
         actions.retrain_button.clicked.connect(self.retrain_requested.emit)
         actions.add_file_actions(
-            ("Import labels CSV…", self._import),
-            ("Export labels CSV…", lambda: export_labels_action(self, self.project)),
-            ("Export report (CSV + JSON)…", lambda: export_report_action(self, self.project)),
+            import_labels=self._import,
+            export_labels=lambda: export_labels_action(self, self.project),
+            export_report=lambda: export_report_action(self, self.project),
         )
         self.label_button, self.label_menu = actions.label_button, actions.label_menu
         self.types_button, self.more_button = actions.types_button, actions.more_button
@@ -349,7 +350,7 @@ class ReviewPanel(QWidget):
         dialog = DefectTypesDialog(
             project.store,
             self,
-            image_counts=lambda: Counter(item.label for item in rq.project_queue(project)),
+            image_counts=lambda: self.session.counts,
         )
         dialog.types_changed.connect(self.refresh)
         return dialog
@@ -425,14 +426,12 @@ class ReviewPanel(QWidget):
         self.thumb.say("Open a project to review its images.")
         self.details.show_empty()
         self.banner.hide()
-        self._set_enabled(False)
+        self.set_busy(self.busy)
 
-    def _set_enabled(self, on: bool) -> None:
-        writable = on and self.project is not None and not self.project.readonly
-        for widget in (self.label_button, self.retrain_button):
-            widget.setEnabled(writable)
-        for widget in (self.types_button, self.more_button):
-            widget.setEnabled(on)
+    def set_busy(self, busy: bool) -> None:
+        """Enable the buttons by the window's rule (actions.enabled_actions); busy: a job runs."""
+        self.busy = busy
+        self.action_row.show_enabled(enabled_actions(self.project, busy))
 
     def _show_readonly(self) -> None:
         readonly = self.session.readonly
@@ -443,7 +442,7 @@ class ReviewPanel(QWidget):
                 ).replace("\n\n", " ")
             )
         self.banner.setVisible(readonly)
-        self._set_enabled(self.project is not None)
+        self.set_busy(self.busy)
 
     def _show_totals(self) -> None:
         self.details.show_progress()

@@ -538,6 +538,14 @@ def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+# The Import/Export menu's entries: the window's action name -> the entry's text.
+FILE_ACTIONS = {
+    "import_labels": "Import labels CSV…",
+    "export_labels": "Export labels CSV…",
+    "export_report": "Export report (CSV + JSON)…",
+}
+
+
 class ActionRow(QWidget):
     """The buttons above the panel: Label as, Defect types, Import/Export, Retrain."""
 
@@ -555,6 +563,7 @@ class ActionRow(QWidget):
         self.more_button.setText("Import/Export")
         self.more_button.setPopupMode(QToolButton.InstantPopup)
         self.more_button.setMenu(QMenu(self.more_button))
+        self.file_actions = {}
         self.retrain_button = QPushButton("Retrain")
         self.retrain_button.setObjectName("primary")
         self.retrain_button.setToolTip(
@@ -568,10 +577,23 @@ class ActionRow(QWidget):
         row.addStretch(1)
         row.addWidget(self.retrain_button)
 
-    def add_file_actions(self, *entries) -> None:
+    def add_file_actions(self, **callbacks) -> None:
+        """The Import/Export menu: name -> callback for each of FILE_ACTIONS, each entry
+        enabled as the window's action of that name."""
         menu = self.more_button.menu()
-        for text, callback in entries:
-            menu.addAction(text, callback)
+        self.file_actions = {
+            name: menu.addAction(text, callbacks[name]) for name, text in FILE_ACTIONS.items()
+        }
+
+    def show_enabled(self, enabled: dict[str, bool]) -> None:
+        """Enable the buttons as actions.enabled_actions says for the window's actions: Label
+        as is "decide", Retrain "train", Defect types "types", the menu its entries'."""
+        self.label_button.setEnabled(enabled["decide"])
+        self.retrain_button.setEnabled(enabled["train"])
+        self.types_button.setEnabled(enabled["types"])
+        self.more_button.setEnabled(enabled["export_labels"])
+        for name, action in self.file_actions.items():
+            action.setEnabled(enabled[name])
 
 
 def scrolled(body_layout) -> QScrollArea:
