@@ -334,3 +334,19 @@ def test_colour_scale_widens_to_a_map_that_would_saturate():
     assert lo == 17.0 and hi > 78.8
     # a calm map inside the scale keeps the model's scale: colours compare across images
     assert display_levels((17.0, 30.0), np.full((40, 40), 20.0, np.float32)) == (17.0, 30.0)
+
+
+def test_the_report_uses_the_heat_maps_threshold(qtbot, window, demo_data, tmp_path, monkeypatch):
+    """Export report from the window passes the threshold the heat map shows (the slider's)."""
+    from afps_gui.ui import window_labels
+
+    make_project(window, demo_data, tmp_path / "proj")
+    asked = []
+    monkeypatch.setattr(
+        window_labels,
+        "export_report_action",
+        lambda _p, _project, threshold: asked.append(threshold),
+    )
+    window.heatmap.threshold = 12.5  # where the slider was moved
+    window.actions["export_report"].trigger()
+    assert asked == [12.5]

@@ -64,7 +64,9 @@ class WindowLabels:
         self._label_action(export_labels_action)
 
     def export_report(self) -> None:
-        self._label_action(export_report_action)
+        """The report at the heat map's threshold: the saved one, or where the slider is."""
+        threshold = self.heatmap.threshold
+        self._label_action(lambda parent, project: export_report_action(parent, project, threshold))
 
     def _label_action(self, action) -> bool:
         """Run an import/export action on the open project; True when labels changed."""
