@@ -42,6 +42,8 @@ REASON_TITLES = {
     OTHER: "Other",
     REVIEWED: "Reviewed",
 }
+# The one low-confidence threshold (public: the line inspection uses it; the browser's
+# "low confidence" highlight, ui/browser_model.LOW_CONFIDENCE, should import it too).
 DEFAULT_LOW_CONFIDENCE = 0.6
 
 
