@@ -749,21 +749,19 @@ def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
                 if reason is not None:  # the row stays anomalous and untyped; the run goes on
                     print(f"not typed {row['image']}: {reason}", file=sys.stderr)
             if args.overlays:
-                _save_overlay(
-                    args.overlays, args.overwrite, padim, path, score.map, score.score, row["image"]
-                )
+                _save_overlay(args.overlays, args.overwrite, padim, path, score.map, row["image"])
         if classifying is not None:
             classifying.flush()
     return rows
 
 
-def _save_overlay(folder, overwrite: bool, padim, path: Path, amap, score: float, name: str):
+def _save_overlay(folder, overwrite: bool, padim, path: Path, amap, name: str):
     """The heat map over the image as ``folder/<name with '/' as '__'>.png`` (predict, report)."""
     from .core.images import load_image
-    from .core.overlay import render_overlay, save_overlay
+    from .core.overlay import map_levels, render_overlay, save_overlay
 
-    vmax = max(score, (padim.threshold or score) * 1.5)
-    pix = render_overlay(load_image(path), amap, padim.threshold, padim.score_floor, vmax)
+    lo, hi = map_levels(padim.threshold, padim.score_floor, amap)  # the viewer's colours
+    pix = render_overlay(load_image(path), amap, padim.threshold, lo, hi)
     save_overlay(Path(folder) / (name.replace("/", "__") + ".png"), pix, overwrite=overwrite)
 
 
@@ -935,7 +933,7 @@ def _write_overlays(project, folder, overwrite, quiet) -> None:
         for i, s in enumerate(samples):
             cached = project.cache.get(s.rel)
             amap = smooth_map(cached.patch_map, Box(*cached.box), padim.config)
-            _save_overlay(folder, overwrite, padim, s.path, amap, cached.score, s.rel)
+            _save_overlay(folder, overwrite, padim, s.path, amap, s.rel)
             bar(i + 1, len(samples), s.rel)
 
 

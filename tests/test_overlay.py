@@ -27,3 +27,34 @@ def test_a_map_that_only_touches_the_threshold_is_ok_and_has_no_outline():
     assert not white.any()
     white = (render_overlay(image, amap, 0.999, 0.0, 2.0) == 255).all(axis=-1)
     assert white.any()
+
+
+def test_a_saved_overlay_has_the_viewers_colour_scale(tmp_path, monkeypatch):
+    """One colour scale (``overlay.map_levels``): the overlay ``afps predict`` and ``afps report``
+    save colours a map exactly as the heat-map viewer does, saturating map included."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from afps_gui import cli
+    from afps_gui.core import overlay
+    from afps_gui.ui.view_data import ModelInfo, display_levels
+
+    path = tmp_path / "part.png"
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(path)
+    amap = np.full((32, 32), 30.0, dtype=np.float32)  # far above the scale: widened to it
+    amap[:8] = 3.0
+    seen = []
+    real = overlay.render_overlay
+
+    def render(image, amap, threshold, vmin, vmax, **kw):
+        seen.append((vmin, vmax))
+        return real(image, amap, threshold, vmin, vmax, **kw)
+
+    monkeypatch.setattr(overlay, "render_overlay", render)
+    padim = SimpleNamespace(threshold=10.0, score_floor=4.0)
+    cli._save_overlay(tmp_path, False, padim, path, amap, "in/part")
+    viewer = display_levels(ModelInfo(10.0, 4.0, (32, 32), (8, 8), "fit").levels, amap)
+    assert seen == [viewer] == [overlay.map_levels(10.0, 4.0, amap)]
+    assert viewer[0] < 4.0 and viewer[1] > 16.0  # widened both ways
+    assert (tmp_path / "in__part.png").is_file()

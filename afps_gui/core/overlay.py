@@ -1,4 +1,5 @@
-"""Heat-map overlay images for reports and batch predictions (numpy + Pillow, no Qt)."""
+"""Heat-map overlay images for reports and batch predictions, and the one colour scale of a
+heat map on screen and in a saved file (``map_levels``) (numpy + Pillow, no Qt)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,33 @@ def shrink(image: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
         counts = (row_counts[:, None] * col_counts[None, :]).reshape(sums.shape[:2] + extra)
         out[r0:r1] = (sums + counts // 2) // counts
     return out
+
+
+def model_levels(threshold: float | None, floor: float) -> tuple[float, float]:
+    """Colour scale of a model's maps: typical normal score (``score_floor``) to as far above
+    the threshold, so that the threshold sits in the middle of every colour bar and colours
+    compare across images (floor to floor + 1 without a usable threshold)."""
+    floor = float(floor)
+    hi = 2 * float("nan" if threshold is None else threshold) - floor
+    return floor, hi if hi > floor else floor + 1.0
+
+
+def display_levels(levels: tuple[float, float], amap: np.ndarray) -> tuple[float, float]:
+    """The model's colour scale, widened to the image's own range where its map would
+    saturate at either end: on a new part (or with a model whose threshold no longer fits) a
+    map whose every pixel lies above the scale painted as one flat colour."""
+    lo, hi = levels
+    sample = np.asarray(amap, dtype=np.float32)[::4, ::4]
+    if sample.size == 0:
+        return lo, hi
+    a_lo, a_hi = np.percentile(sample, [1.0, 99.9])
+    return float(min(lo, a_lo)), float(max(hi, a_hi))
+
+
+def map_levels(threshold: float | None, floor: float, amap: np.ndarray) -> tuple[float, float]:
+    """The one colour scale of an image's heat map (vmin, vmax): the viewer, the Inspect view
+    and the overlays ``afps predict`` and ``afps report`` save all colour a map with it."""
+    return display_levels(model_levels(threshold, floor), amap)
 
 
 def inside_outline(amap: np.ndarray, threshold: float) -> np.ndarray:

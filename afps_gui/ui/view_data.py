@@ -17,6 +17,8 @@ from ..core.classifier import Prediction
 from ..core.classifiers import needs_looks
 from ..core.errors import AfpsError
 from ..core.images import load_image, load_mask
+from ..core.overlay import display_levels as display_levels  # the viewers import it here
+from ..core.overlay import model_levels
 from ..core.padim import smooth_map
 from ..core.preprocess import Box, map_to_image
 from ..core.project import default_model_id
@@ -35,23 +37,9 @@ class ModelInfo:
 
     @property
     def levels(self) -> tuple[float, float]:
-        """Colour scale of the maps: typical normal score to as far above the threshold, so
-        that the threshold sits in the middle of every colour bar and colours compare across
-        images."""
-        hi = 2 * self.threshold - self.floor
-        return self.floor, hi if hi > self.floor else self.floor + 1.0
-
-
-def display_levels(model_levels: tuple[float, float], amap: np.ndarray) -> tuple[float, float]:
-    """The model's colour scale, widened to the image's own range where its map would
-    saturate at either end: on a new part (or with a model whose threshold no longer fits) a
-    map whose every pixel lies above the scale painted as one flat colour."""
-    lo, hi = model_levels
-    sample = np.asarray(amap, dtype=np.float32)[::4, ::4]
-    if sample.size == 0:
-        return lo, hi
-    a_lo, a_hi = np.percentile(sample, [1.0, 99.9])
-    return float(min(lo, a_lo)), float(max(hi, a_hi))
+        """Colour scale of the maps (``overlay.model_levels``, the rule the saved overlays
+        follow too); ``display_levels`` widens it to an image's map."""
+        return model_levels(self.threshold, self.floor)
 
 
 @dataclass
