@@ -53,9 +53,6 @@ log = logging.getLogger("afps.ui")
 
 RIGHT_SIDE_ROOM = 1040  # px: heat map / training beside the browser, the review panel wide
 
-WRITING = ("tune", "fit", "score", "train", "run_all", "import_labels", "undo", "redo", "types")
-
-
 class MainWindow(WindowJobs, WindowLabels, QMainWindow):
     project_changed = Signal(object)
     pipeline_finished = Signal(bool)  # a "fit, score and train" chain ended (True: all ran)
