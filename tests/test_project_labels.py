@@ -108,3 +108,24 @@ def test_the_browser_colours_a_dataset_label_of_another_case(qtbot, lower_projec
     assert model.data(model.index(row, COL_LABEL), Qt.ItemDataRole.ForegroundRole) is not None
     model.refresh(["spot/spot_001.png"])  # the one-row path reads the same label
     assert model.rows[row].label == "Spot"
+
+
+def test_one_count_of_normal_images_line_images_not_among_them(qtbot, project, line_files):
+    from PySide6.QtGui import QAction
+
+    from afps_gui.ui.training_panel import TrainingPanel
+
+    line = sorted(line_files)
+    project.store.set_labels({line[0]: NORMAL, line[1]: "Spot", "good/good_000.png": "Scratch"})
+    normals = project.normals()
+    assert len(normals) == 3 and "good/good_000.png" not in {s.rel for s in normals}
+    assert line[0] not in {s.rel for s in normals} and project.labels()[line[0]] == NORMAL
+    split = project.normal_split()
+    assert sorted(s.rel for s in split.fit + split.val + split.test) == [s.rel for s in normals]
+    panel = TrainingPanel({name: QAction(name) for name in ("tune", "fit", "score", "train")})
+    qtbot.addWidget(panel)
+    panel.project = project
+    panel.update_counts()
+    assert panel.padim_form.normals.text().startswith("3 images are labelled normal")
+    # the types as the classifier trains on them: the line image's Spot, the relabelled Scratch
+    assert panel.classifier_form.types.text() == "Scratch (3), Spot (3)"

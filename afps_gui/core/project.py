@@ -353,13 +353,18 @@ class Project:
         }
         return labels, self.line_samples(human)
 
-    def normal_split(self):
-        """Fit / calibrate / test split of the dataset's normal images. Line images labelled
-        normal do not join it: a part that passed review is not vetted training material (one
-        slip puts a defect into the normal model, silently), each new one would reshuffle the
-        split and move the threshold, and the fit is the step the inspector starts on purpose."""
+    def normals(self) -> list[Sample]:
+        """The images the anomaly model may learn from: the dataset's images whose current
+        label is normal. Line images labelled normal are not among them: a part that passed
+        review is not vetted training material (one slip puts a defect into the normal model,
+        silently), each new one would reshuffle the split and move the threshold, and the fit
+        is the step the inspector starts on purpose."""
         labels, _ = self._current_labels()
-        normals = [s for s in self.dataset.samples if labels[s.rel] == NORMAL]
+        return [s for s in self.dataset.samples if labels[s.rel] == NORMAL]
+
+    def normal_split(self):
+        """Fit / calibrate / test split of ``normals()``."""
+        normals = self.normals()
         if len(normals) < 3:
             raise AfpsError(
                 f"Only {len(normals)} images are labelled normal; fitting needs at least 3 "

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 from ..core.classifier import EpochStats
 from ..core.errors import AfpsError
 from ..core.pipeline import saved_models_summary
-from ..core.taxonomy import NORMAL
 from .sweep_panel import SweepPanel
 from .training_forms import ClassifierForm, PadimForm
 from .training_results import TrainingCurves, TrainingResults
@@ -236,10 +235,8 @@ class TrainingPanel(QWidget):
         forms keep what the user typed)."""
         if self.project is None:
             return
-        labels = self.project.labels()
-        types = set(self.project.store.type_names())
-        counts = Counter(v for v in labels.values() if v in types)
-        self.padim_form.show_normals(sum(1 for v in labels.values() if v == NORMAL))
+        counts = Counter(s.label for s in self.project.typed_defects())
+        self.padim_form.show_normals(len(self.project.normals()))
         self.classifier_form.show_types(dict(sorted(counts.items())))
 
     def apply_padim_settings(self) -> bool:
