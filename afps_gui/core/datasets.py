@@ -895,13 +895,17 @@ def split_anomalies(
         # One generator per class, seeded by the class name too: adding a class elsewhere does
         # not reshuffle this one.
         members = _shuffled(by_label[label], random.Random(f"{seed}:{label}"))
-        n_test = _stratum_test_size(len(members), test_fraction)
+        n_test = stratum_test_size(len(members), test_fraction)
         test += members[:n_test]
         train += members[n_test:]
     return train, test
 
 
-def _stratum_test_size(n: int, test_fraction: float) -> int:
+def stratum_test_size(n: int, test_fraction: float) -> int:
+    """How many of a class's ``n`` images a stratified split holds out to test: the one rule
+    of the project's split (``split_anomalies``) and the experiment's (``stratified_split``).
+    A class of two or more has at least one image on each side; a class of one trains (a
+    classifier cannot learn a type it has never seen)."""
     if n < 2:
         return 0
     return min(max(round(n * test_fraction), 1), n - 1)

@@ -17,6 +17,7 @@ import numpy as np
 
 from .classifier import ClassifierConfig, Example
 from .classifiers import AUTO, CLASSIFIER_STRATEGIES, make_classifier
+from .datasets import stratum_test_size
 from .errors import AfpsError
 from .jobs import Progress, check_cancel, no_progress
 from .metrics import classification_report
@@ -70,15 +71,14 @@ class ExperimentPlan:
 def stratified_split(
     labels: Sequence[int], seed: int, test_fraction: float
 ) -> tuple[list[int], list[int]]:
-    """Indices of a stratified train/test split, deterministic for the seed."""
+    """Indices of a stratified train/test split, deterministic for the seed; each class holds
+    out ``datasets.stratum_test_size`` of its images."""
     rng = np.random.default_rng(seed)
     train, test = [], []
     labels = np.asarray(labels)
     for k in np.unique(labels):
         idx = rng.permutation(np.nonzero(labels == k)[0])
-        n_test = int(round(len(idx) * test_fraction))
-        if len(idx) >= 2:
-            n_test = min(max(n_test, 1), len(idx) - 1)
+        n_test = stratum_test_size(len(idx), test_fraction)
         test += idx[:n_test].tolist()
         train += idx[n_test:].tolist()
     return sorted(train), sorted(test)
