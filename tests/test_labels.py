@@ -459,6 +459,19 @@ def test_export_round_trip_and_refusal_to_overwrite(store: LabelStore, db: Path,
     assert not list(tmp_path.glob(".labels.csv.*"))  # no temporary files left behind
 
 
+def test_the_one_refusal_to_overwrite_lives_beside_atomic_write(tmp_path: Path):
+    from afps_gui.core import jobs, labels
+
+    assert labels.refuse_overwrite is jobs.refuse_overwrite  # the old import path still works
+    assert labels.OverwriteRefused is jobs.OverwriteRefused
+    target = tmp_path / "x.csv"
+    jobs.refuse_overwrite(target, False)  # nothing there: no refusal
+    target.write_text("", encoding="utf-8")
+    jobs.refuse_overwrite(target, True)
+    with pytest.raises(jobs.OverwriteRefused, match="already exists"):
+        jobs.refuse_overwrite(str(target), False)
+
+
 # ------------------------------------------------------------------------- safety on open
 
 

@@ -72,6 +72,20 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+class OverwriteRefused(AfpsError, FileExistsError):
+    """An export that would replace an existing file; repeat with overwrite=True to replace it."""
+
+
+def refuse_overwrite(target: str | os.PathLike, overwrite: bool) -> None:
+    """The one rule for writing a file the user named: an existing file is replaced only when
+    the caller says so (``overwrite``, after asking); otherwise OverwriteRefused."""
+    if Path(target).exists() and not overwrite:
+        raise OverwriteRefused(
+            f"{target} already exists. Choose another file name, or confirm that it may be "
+            "replaced."
+        )
+
+
 def current_umask() -> int:
     """The process's umask, read without changing it where the OS allows (Linux), else by the
     classic set-and-restore."""

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .csv_cells import escape_row
-from .errors import AfpsError, LabelStoreError
-from .jobs import atomic_write
+from .errors import LabelStoreError
+from .jobs import OverwriteRefused as OverwriteRefused
+from .jobs import atomic_write, refuse_overwrite
 from .label_csv import clean_image, image_matcher, read_label_rows
 from .label_file import READ_ONLY_MESSAGE as READ_ONLY_MESSAGE
 from .label_file import SCHEMA_VERSION as SCHEMA_VERSION
@@ -41,10 +42,6 @@ from .label_types import MAX_TYPE_NAME as MAX_TYPE_NAME
 from .label_types import DefectType as DefectType
 from .label_types import LabelTypes, clean_type_name
 from .label_types import clean_colour as clean_colour
-
-
-class OverwriteRefused(AfpsError, FileExistsError):
-    """An export that would replace an existing file; repeat with overwrite=True to replace it."""
 
 
 @dataclass(frozen=True)
@@ -338,14 +335,3 @@ class LabelStore(LabelTypes):
                 writer.writerow(["image", "label"])
                 writer.writerows(escape_row(item) for item in sorted(labels.items()))
         return len(labels)
-
-
-# ------------------------------------------------------------------------- CSV reading
-
-
-def refuse_overwrite(target: Path, overwrite: bool) -> None:
-    if target.exists() and not overwrite:
-        raise OverwriteRefused(
-            f"{target} already exists. Choose another file name, or confirm that it may be "
-            "replaced."
-        )

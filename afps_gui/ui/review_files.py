@@ -10,7 +10,7 @@ from typing import Optional
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ..core.errors import AfpsError
-from ..core.labels import OverwriteRefused
+from ..core.jobs import OverwriteRefused
 from ..core.report import project_rows, write_report
 
 MAX_LISTED = 12  # image paths listed in a message before "and N more"
