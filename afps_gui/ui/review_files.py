@@ -1,5 +1,6 @@
 """Label import and export from the review panel: every dialog goes through the small
-functions at the top so that tests can replace them."""
+functions at the top so that tests can replace them; the message boxes among them are the
+app's one kind (``messages``: logged, run through ``messages.exec_box``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from ..core.errors import AfpsError
 from ..core.jobs import OverwriteRefused
 from ..core.report import project_rows, write_report
+from . import messages
 
 MAX_LISTED = 12  # image paths listed in a message before "and N more"
 
@@ -19,10 +21,7 @@ MAX_LISTED = 12  # image paths listed in a message before "and N more"
 
 
 def ask_yes_no(parent: Optional[QWidget], title: str, text: str) -> bool:
-    answer = QMessageBox.question(
-        parent, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No
-    )
-    return answer == QMessageBox.Yes
+    return messages.confirm(parent, text, title)
 
 
 def choose_save_path(
@@ -44,11 +43,11 @@ def choose_open_path(
 
 
 def show_info(parent: Optional[QWidget], title: str, text: str) -> None:
-    QMessageBox.information(parent, title, text)
+    messages.info(parent, text, title)
 
 
 def show_error(parent: Optional[QWidget], title: str, text: str) -> None:
-    QMessageBox.warning(parent, title, text)
+    messages.error(parent, text, title=title)
 
 
 # ------------------------------------------------------------- import / export actions
