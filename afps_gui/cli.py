@@ -603,22 +603,31 @@ def tune_dataset(args, ds, config, budget: float):
     return tuned
 
 
-def cmd_train(args) -> int:
+def train_config(args, base=None):
+    """``base`` (the project's saved classifier settings; without a project ClassifierConfig())
+    with only the options given on the command line changed: they default to None."""
+    from dataclasses import replace
+
     from .core.classifier import ClassifierConfig
 
-    config = ClassifierConfig(
-        n=args.n,
-        strategy=args.strategy,
-        sd=args.afps_sd,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
+    given = {
+        "n": args.n,
+        "strategy": args.strategy,
+        "sd": args.afps_sd,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+    }
+    return replace(base or ClassifierConfig(), **{k: v for k, v in given.items() if v is not None})
+
+
+def cmd_train(args) -> int:
     if args.project:
         from .core import pipeline
 
         with _open_project(args.project) as project, progress_bar("Training", args.quiet) as bar:
+            config = train_config(args, project.settings.classifier)
             res = pipeline.train_project(project, config, progress=bar)
         _print_metrics(res.metrics)
         _report_skipped(res.skipped)  # not classified again: they keep their previous prediction
@@ -638,9 +647,10 @@ def cmd_train(args) -> int:
     ds = load_data(args)
     classes = ds.resolve_types(args.classes)
     # The split, embedding, training and testing of the app's training (pipeline.train_project).
+    config = train_config(args)
     train, test = split_anomalies(
         [s for s in ds.anomalies() if s.label in classes],
-        args.seed,
+        config.seed,
         test_fraction=args.test_fraction,
     )
     padim = PadimModel.load(args.padim, device=args.device)
@@ -1149,30 +1159,56 @@ def _common(p):
 
 
 def _train_options(p):
+    """The classifier's settings: each defaults to None, so that only the options given change
+    the project's saved settings (or, without a project, ClassifierConfig's); see train_config."""
+    from .core.classifier import ClassifierConfig
     from .core.classifiers import AUTO, CLASSIFIER_STRATEGIES
 
-    p.add_argument("--n", type=int_in(1, 100_000), default=100, help="patches per image")
+    d, theirs = ClassifierConfig(), "or the project's"
+    p.add_argument(
+        "--n", type=int_in(1, 100_000), help=f"patches per image (default {d.n}, {theirs})"
+    )
     p.add_argument(
         "--strategy",
         choices=(AUTO,) + CLASSIFIER_STRATEGIES,
-        default="afps",
-        help="auto: cross-validation on the training labels chooses (see README)",
+        help=f"auto: cross-validation on the training labels chooses (see README) (default "
+        f"{d.strategy}, {theirs})",
     )
     p.add_argument(
-        "--afps-sd", type=sd_fraction, default=0.15, help="AFPS sd as a fraction of the grid side"
+        "--afps-sd",
+        type=sd_fraction,
+        help=f"AFPS sd as a fraction of the grid side (default {d.sd:g}, {theirs})",
     )
-    _optimiser_options(p, epochs=40)
+    _optimiser_options(p, epochs=None)
+    p.set_defaults(seed=None)  # the classifier's seed too: given, it overrides the project's
 
 
-def _optimiser_options(p, epochs: int, epochs_help: str = "training epochs"):
+def _optimiser_options(p, epochs: Optional[int], epochs_help: str = "training epochs"):
+    """Epochs, learning rate, batch size and held-out share. ``epochs=None`` (afps train): the
+    first three default to None and only the given ones change the classifier settings."""
+    from .core.classifier import ClassifierConfig
+
+    d = ClassifierConfig()
+    fixed = epochs is not None
+    theirs = "" if fixed else ", or the project's"
     p.add_argument(
         "--epochs",
         type=int_in(1, 100_000),
         default=epochs,
-        help=f"{epochs_help} (default {epochs})",
+        help=f"{epochs_help} (default {epochs if fixed else d.epochs}{theirs})",
     )
-    p.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=1e-3)
-    p.add_argument("--batch-size", type=int_in(1, 4096), default=16)
+    p.add_argument(
+        "--lr",
+        type=float_in(0, 10, lo_open=True),
+        default=d.lr if fixed else None,
+        help=f"learning rate (default {d.lr:g}{theirs})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int_in(1, 4096),
+        default=d.batch_size if fixed else None,
+        help=f"images per training batch (default {d.batch_size}{theirs})",
+    )
     p.add_argument(
         "--test-fraction", type=fraction_0_1, default=0.4, help="held-out share of defects"
     )
