@@ -129,6 +129,26 @@ def test_add_type_picks_an_unused_colour_and_the_next_position(store: LabelStore
     assert crack.colour == "#AABBCC" and store.types()[-1] == crack
 
 
+def test_every_new_type_takes_the_next_place_and_the_first_free_colour(
+    store: LabelStore, tmp_path: Path
+):
+    """One way to make a type, whether added, imported or adopted from a dataset (issue 16)."""
+    from afps_gui.core.taxonomy import PALETTE
+
+    store.recolour_type("Scratch", PALETTE[2])  # the palette's second colour is free now
+    store.add_type("Dent")
+    csv_path = write(tmp_path / "in.csv", "image,label\na.png,Crack\nb.png,Hole\n")
+    store.import_csv(csv_path, create_types=True)
+    store.adopt_types(["Bubble"], [])
+    made = [(t.name, t.colour, t.position) for t in store.types()[2:]]
+    assert made == [
+        ("Dent", PALETTE[1], 2),
+        ("Crack", PALETTE[3], 3),
+        ("Hole", PALETTE[4], 4),
+        ("Bubble", PALETTE[5], 5),
+    ]
+
+
 def test_recolour_and_remove_type(store: LabelStore):
     store.recolour_type("spot", "#112233")
     assert store.types()[0].colour == "#112233"

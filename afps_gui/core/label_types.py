@@ -104,14 +104,20 @@ class LabelTypes(LabelHistory):
         names = [r[0] for r in conn.execute("SELECT name FROM types ORDER BY position, name")]
         return f"Known types: {', '.join(names) or '(none)'} (and {NORMAL!r})."
 
-    @staticmethod
-    def _next_position(conn: sqlite3.Connection) -> int:
-        return conn.execute("SELECT coalesce(max(position) + 1, 0) FROM types").fetchone()[0]
-
-    @staticmethod
-    def _free_colour(conn: sqlite3.Connection, position: int) -> str:
-        used = {row[0].upper() for row in conn.execute("SELECT colour FROM types")}
-        return next((c for c in PALETTE if c.upper() not in used), colour_for(position))
+    def _place_new_type(
+        self, conn: sqlite3.Connection, name: str, colour: str | None = None
+    ) -> dict[str, list]:
+        """The one way a type is made: written at once in the next position, with ``colour``
+        or else the first palette colour no type uses, so that the next new type of the same
+        change takes the place after it. Returns its diff entry, {name: [None, [colour,
+        position]]}, for the caller's change."""
+        position = conn.execute("SELECT coalesce(max(position) + 1, 0) FROM types").fetchone()[0]
+        if colour is None:
+            used = {row[0].upper() for row in conn.execute("SELECT colour FROM types")}
+            colour = next((c for c in PALETTE if c.upper() not in used), colour_for(position))
+        entry = {name: [None, [colour, position]]}
+        self._apply(conn, {"types": entry}, 1)
+        return entry
 
     def add_type(self, name: str, colour: str | None = None) -> DefectType:
         name = clean_type_name(name)
@@ -120,11 +126,9 @@ class LabelTypes(LabelHistory):
             clash = self._find_type(conn, name)
             if clash is not None:
                 raise LabelStoreError(f'A defect type named "{clash[0]}" already exists.')
-            position = self._next_position(conn)
-            colour = colour or self._free_colour(conn, position)
-            diff = {"types": {name: [None, [colour, position]]}}
-            self._commit(conn, "add_type", None, None, name, diff)
-        return DefectType(name, colour, position)
+            entry = self._place_new_type(conn, name, colour)
+            self._record(conn, "add_type", None, None, name, {"types": entry})
+        return DefectType(name, *entry[name][1])
 
     def adopt_types(self, add: list[str], drop: list[str]) -> None:
         """Project setup: add the dataset's types and remove unused default ones, recorded in
@@ -133,10 +137,7 @@ class LabelTypes(LabelHistory):
             diff: dict = {"types": {}}
             for name in map(clean_type_name, add):
                 if self._find_type(conn, name) is None:
-                    position = self._next_position(conn)
-                    step = {"types": {name: [None, [self._free_colour(conn, position), position]]}}
-                    self._apply(conn, step, 1)  # one at a time: each takes the next place
-                    diff["types"].update(step["types"])
+                    diff["types"].update(self._place_new_type(conn, name))
             for name in drop:
                 row = self._find_type(conn, name)
                 used = (

@@ -150,15 +150,8 @@ class LabelStore(LabelTypes):
     ) -> tuple[int, int] | None:
         """Write many labels (and any new types) as one change: (change id, images changed)."""
         diff: dict = {"types": {}, "labels": {}}
-        position = self._next_position(conn)
-        for name in new_types:
-            colour = self._free_colour(conn, position)
-            diff["types"][name] = [None, [colour, position]]
-            conn.execute(  # visible to _resolve_label below; the whole diff is re-applied after
-                "INSERT INTO types(name, colour, position) VALUES (?, ?, ?)",
-                (name, colour, position),
-            )
-            position += 1
+        for name in new_types:  # written at once: visible to _resolve_label below
+            diff["types"].update(self._place_new_type(conn, name))
         stamp = now_iso()
         for image, label in mapping.items():
             label = self._resolve_label(conn, label)
