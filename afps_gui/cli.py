@@ -732,6 +732,7 @@ def cmd_predict(args) -> int:
 def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
     """One row per scored image; the anomalous ones typed in batches of 32, as the project's
     scoring does (pipeline.BatchClassifying): a row's type is filled in when its batch runs."""
+    from .core.images import posix_rel
     from .core.padim import anomalous_or_none
     from .core.pipeline import BatchClassifying
 
@@ -746,7 +747,7 @@ def _predict_rows(args, folder: Path, paths, skipped, padim, clf) -> list[dict]:
         ):
             anomalous = anomalous_or_none(score.score, padim.threshold)
             row = {
-                "image": str(path.relative_to(folder)),
+                "image": posix_rel(path, folder),
                 "score": round(score.score, 4),
                 "normalised": round(float(padim.normalise(score.score)), 4),
                 "anomalous": anomalous,
@@ -776,8 +777,10 @@ def _save_overlay(folder, overwrite: bool, padim, path: Path, amap, name: str):
 
 
 def _relative(path, folder: Path) -> str:
+    from .core.images import posix_rel
+
     try:
-        return str(Path(path).relative_to(folder))
+        return posix_rel(path, folder)
     except ValueError:
         return str(path)
 
@@ -785,11 +788,13 @@ def _relative(path, folder: Path) -> str:
 def predict_inputs(folder: Path, is_image_file) -> tuple[list[Path], list[tuple[str, str]]]:
     """The image files under ``folder`` (masks left out), and every entry whose name looks
     like an image but that cannot be read as one, with the reason: nothing vanishes silently."""
+    from .core.images import posix_rel
+
     paths, skipped = [], []
     for p in sorted(folder.rglob("*")):
         if not is_image_file(p) or p.stem.endswith("_mask"):
             continue
-        rel = str(p.relative_to(folder))
+        rel = posix_rel(p, folder)
         try:
             if p.is_symlink() and not p.exists():
                 try:

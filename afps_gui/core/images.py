@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -347,3 +347,12 @@ def _mask_values(path: Path, img: Image.Image) -> np.ndarray:
     if grey is not None:
         return grey
     return _to_rgb_array(path, img).max(axis=2)
+
+
+def posix_rel(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """The key of an image file under ``root``: its path relative to ``root`` with ``/`` on
+    every system (a dataset's sample keys, ``afps predict``'s CSV rows and overlay names), so
+    that a key made on Windows is the key made on Linux. ValueError when ``path`` is not under
+    ``root``."""
+    p = path if isinstance(path, PurePath) else Path(path)
+    return p.relative_to(root).as_posix()
