@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from .core.errors import AfpsError, Cancelled
+from .core.jobs import OverwriteRefused
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
@@ -687,7 +688,7 @@ def cmd_predict(args) -> int:
     from .core.classifiers import load_classifier_file
     from .core.csv_cells import escape_cell
     from .core.images import is_image_file
-    from .core.jobs import atomic_write
+    from .core.jobs import atomic_write, refuse_overwrite
     from .core.padim import PadimModel
 
     folder = Path(args.folder)
@@ -700,8 +701,7 @@ def cmd_predict(args) -> int:
             f"No images (PNG, JPEG, BMP, TIFF) in {folder}"
             + (f" ({len(skipped)} skipped, listed above)." if skipped else ".")
         )
-    if Path(args.csv).exists() and not args.overwrite:
-        raise AfpsError(f"{args.csv} exists already: choose another name or pass --overwrite.")
+    refuse_overwrite(args.csv, args.overwrite)
     padim = PadimModel.load(args.padim, device=args.device)
     clf = load_classifier_file(args.classifier, device=args.device) if args.classifier else None
     rows = _predict_rows(args, folder, paths, skipped, padim, clf)
@@ -1394,6 +1394,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("afps: interrupted; no partial files were left behind.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OverwriteRefused as exc:  # every command that writes a named file has --overwrite
+        print(f"afps: error: {exc} On the command line: --overwrite replaces it.", file=sys.stderr)
+        return EXIT_ERROR
     except AfpsError as exc:
         print(f"afps: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -4,6 +4,7 @@ one (the report's overlays and the Inspect view both ask ``overlay.inside_outlin
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from afps_gui.core.overlay import inside_outline, render_overlay
 from afps_gui.core.padim import is_anomalous
@@ -58,3 +59,16 @@ def test_a_saved_overlay_has_the_viewers_colour_scale(tmp_path, monkeypatch):
     assert seen == [viewer] == [overlay.map_levels(10.0, 4.0, amap)]
     assert viewer[0] < 4.0 and viewer[1] > 16.0  # widened both ways
     assert (tmp_path / "in__part.png").is_file()
+
+
+def test_an_existing_overlay_is_replaced_only_when_allowed(tmp_path):
+    """The one refusal to overwrite (``jobs.refuse_overwrite``), as for every file a user names."""
+    from afps_gui.core.jobs import OverwriteRefused
+    from afps_gui.core.overlay import save_overlay
+
+    path = tmp_path / "a.png"
+    pixels = np.zeros((4, 4, 3), dtype=np.uint8)
+    save_overlay(path, pixels)
+    with pytest.raises(OverwriteRefused, match="already exists"):
+        save_overlay(path, pixels)
+    save_overlay(path, pixels + 1, overwrite=True)

@@ -8,7 +8,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from .jobs import atomic_write
+from .jobs import atomic_write, refuse_overwrite
 from .preprocess import map_to_image
 
 # A perceptually ordered map (dark blue -> cyan -> yellow -> red), 5 anchors interpolated.
@@ -170,10 +170,8 @@ def _eroded(mask: np.ndarray) -> np.ndarray:
 
 
 def save_overlay(path: str | os.PathLike, pixels: np.ndarray, *, overwrite: bool = False) -> None:
-    from .errors import AfpsError
-
-    if not overwrite and os.path.exists(path):
-        raise AfpsError(f"{path} exists already; choose another folder or allow overwriting.")
+    """Write the overlay as a PNG; an existing file only with ``overwrite`` (refuse_overwrite)."""
+    refuse_overwrite(path, overwrite)
     pixels = shrink(pixels)  # an overlay from elsewhere is bounded as well
     with atomic_write(path) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")
