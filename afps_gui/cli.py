@@ -446,6 +446,7 @@ def cmd_evaluate(args) -> int:
 def cmd_experiment(args) -> int:
     from .core.classifier import ClassifierConfig
     from .core.experiment import ExperimentPlan, run_experiment
+    from .core.model_choice import examples_need_looks
     from .core.pipeline import build_examples, fit_on_normals
 
     ds = load_data(args)
@@ -475,7 +476,7 @@ def cmd_experiment(args) -> int:
         config = tune_dataset(args, ds, config, budget).best
     with progress_bar("Fitting PaDiM", args.quiet) as bar:
         padim, _, _ = fit_on_normals(ds, config, **_fit_kwargs(args), progress=bar)
-    looks = any(s in ("region", "auto") for s in plan.strategies)
+    looks = examples_need_looks(plan.strategies)
     with progress_bar(
         "Embedding defects" + (" and their close looks" if looks else ""), args.quiet
     ) as bar:

@@ -103,3 +103,19 @@ def test_the_line_records_the_part_ng_and_untyped_with_the_reason(
     capsys.readouterr()
     print_inspection(ng[0])
     assert f"untyped ({UNTYPED}: {REASON})" in capsys.readouterr().out
+
+
+def test_which_strategies_need_the_close_look_is_written_once():
+    from afps_gui.core.classifier import ClassifierConfig
+    from afps_gui.core.model_choice import examples_need_looks
+    from afps_gui.core.pooled_classifier import PooledClassifier
+    from afps_gui.core.selection import reads_looks
+
+    assert [s for s in ("afps", "random", "top", "pooled", "region") if reads_looks(s)] == [
+        "region"
+    ]
+    assert examples_need_looks(["auto"]) and examples_need_looks(["afps", "region"])
+    assert not examples_need_looks(["afps", "pooled"])
+    for strategy in ("pooled", "region"):
+        clf = PooledClassifier(["A", "B"], 8, ClassifierConfig(strategy=strategy))
+        assert clf.needs_looks == reads_looks(strategy)

@@ -17,9 +17,10 @@ from typing import Optional
 import numpy as np
 
 from .classifier import ClassifierConfig, Example
-from .classifiers import make_classifier
+from .classifiers import AUTO, make_classifier
 from .errors import AfpsError
 from .jobs import Progress, check_cancel, no_progress
+from .selection import reads_looks
 
 FOLDS = 3
 
@@ -138,9 +139,16 @@ def choose_classifier(
     return Choice(usable[best_i], rows, len(splits))
 
 
+def examples_need_looks(strategies: Sequence[str]) -> bool:
+    """True when training these strategies needs examples built with their close looks: one of
+    them reads the look (``selection.reads_looks``), or ``auto`` may choose one that does."""
+    return any(s == AUTO or reads_looks(s) for s in strategies)
+
+
 def _fits(cand: Candidate, examples: Sequence[Example]) -> bool:
-    """A candidate needs N patches per image, and the region head needs every close look."""
-    if cand.config.strategy == "region" and any(ex.look is None for ex in examples):
+    """A candidate needs N patches per image, and a head that reads the close look needs every
+    image's."""
+    if reads_looks(cand.config.strategy) and any(ex.look is None for ex in examples):
         return False
     if cand.head == "vit":
         return all(ex.patch_map.size >= cand.config.n for ex in examples)

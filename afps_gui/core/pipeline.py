@@ -673,7 +673,9 @@ def train_and_test(
     """Embed the training and held-out images, train on the first (the held-out ones reported
     per epoch) and test on the second. The app's training and ``afps train DATA`` both run
     this, on a ``split_anomalies`` split, so their metrics compare."""
-    looks = config.strategy in (AUTO, "region")
+    from .model_choice import examples_need_looks
+
+    looks = examples_need_looks([config.strategy])
     parts = (
         (train, 0, 0.22, "Embedding training images"),
         (test, 0.22, 0.33, "Embedding test images"),

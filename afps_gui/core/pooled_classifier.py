@@ -38,7 +38,7 @@ from .closer_look import SHAPE_FEATURES
 from .errors import AfpsError, ModelFileError
 from .jobs import Progress, check_cancel, no_progress
 from .modelfile import save_model
-from .selection import top_flat
+from .selection import reads_looks, top_flat
 
 POOLED_STRATEGIES = ("pooled", "region")
 POOLED_FORMAT_VERSION = 2
@@ -90,7 +90,7 @@ class PooledClassifier:
 
     @property
     def needs_looks(self) -> bool:
-        return self.config.strategy == "region"
+        return reads_looks(self.config.strategy)
 
     @property
     def n_features(self) -> int:

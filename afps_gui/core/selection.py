@@ -17,6 +17,13 @@ import numpy as np
 from .errors import AfpsError
 
 STRATEGIES = ("afps", "random", "top")
+LOOK_STRATEGIES = ("region",)  # classifiers that read the close look at the defect
+
+
+def reads_looks(strategy: str) -> bool:
+    """True when the classifier of this strategy reads the close look at each image
+    (``closer_look``): its examples must carry one (``model_choice.examples_need_looks``)."""
+    return strategy in LOOK_STRATEGIES
 
 
 def _argmax(score_map: np.ndarray) -> tuple[int, int]:
