@@ -15,6 +15,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor
 
 from ..core.errors import AfpsError
+from ..core.review_queue import DEFAULT_LOW_CONFIDENCE
 from ..core.taxonomy import NORMAL
 
 COLUMNS = ("Image", "Split", "Label", "Prediction", "Conf.", "Score", "✓")
@@ -33,7 +34,7 @@ COLUMN_SAMPLES = ("", "calibrate", "Scratch", "Scratch", "100 %", "9999.9", "✓
 COL_IMAGE, COL_SPLIT, COL_LABEL, COL_PRED, COL_CONF, COL_SCORE, COL_REVIEWED = range(7)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 REL_ROLE = Qt.ItemDataRole.UserRole + 2
-LOW_CONFIDENCE = 0.6
+LOW_CONFIDENCE = DEFAULT_LOW_CONFIDENCE  # the review queue's: one threshold for "unsure"
 ANY = "(any)"
 UNLABELLED = "(unlabelled)"
 NO_PREDICTION = "(none)"
