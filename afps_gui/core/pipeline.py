@@ -402,16 +402,26 @@ def load_padim(project: Project, *, summary: bool = False) -> PadimModel:
     return PadimModel.load(project.padim_path, device=project.settings.device)
 
 
-def saved_threshold(project: Project) -> Optional[float]:
-    """The anomaly threshold saved with the project's model, or None when there is no (readable)
-    model. Reads only the settings: a full load copies the whole file (373 MB at 224 x 224)."""
+def saved_padim_summary(project: Project) -> Optional[PadimModel]:
+    """The project's anomaly model read as its settings only (``PadimModel.load_summary``), or
+    None when there is no (readable) model file: a full load copies the whole file (373 MB at
+    224 x 224). ``saved_threshold`` and ``saved_models_summary`` both read it here."""
     if not project.padim_path.is_file():
         return None
     try:
-        threshold = PadimModel.load_summary(project.padim_path).threshold
+        return PadimModel.load_summary(project.padim_path)
     except AfpsError:
         return None
-    return None if threshold is None else float(threshold)
+
+
+def saved_threshold(project: Project) -> Optional[float]:
+    """The anomaly threshold saved with the project's model, or None when there is no (readable)
+    model or it has no threshold."""
+    return _threshold_of(saved_padim_summary(project))
+
+
+def _threshold_of(padim: Optional[PadimModel]) -> Optional[float]:
+    return None if padim is None or padim.threshold is None else float(padim.threshold)
 
 
 def saved_models_summary(project: Project) -> dict:
@@ -424,12 +434,9 @@ def saved_models_summary(project: Project) -> dict:
     from .pooled_classifier import POOLED_FORMAT_VERSION
 
     out: dict = {"padim": None, "classifier": None}
-    if project.padim_path.is_file():
-        try:
-            s = PadimModel.load_summary(project.padim_path)
-            out["padim"] = {"n_train": s.n_train, "threshold": s.threshold}
-        except AfpsError:
-            pass
+    padim = saved_padim_summary(project)
+    if padim is not None:
+        out["padim"] = {"n_train": padim.n_train, "threshold": _threshold_of(padim)}
     if project.classifier_path.is_file():
         try:
             s = load_model_settings(
