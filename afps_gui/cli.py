@@ -902,13 +902,11 @@ def cmd_score(args) -> int:
 
 def cmd_labels(args) -> int:
     with _open_project(args.project, write=args.action != "export") as project:
-        store = project.store
         if args.action == "export":
-            n = store.export_csv(args.file, overwrite=args.overwrite)
+            n = project.store.export_csv(args.file, overwrite=args.overwrite)
             print(f"exported {n} labels to {args.file}")
             return 0
-        known = {s.rel for s in project.dataset.samples}
-        rep = store.import_csv(args.file, known_images=known)
+        rep = project.import_labels(args.file)  # dataset and line images, paths under the root
         print(f"imported {rep.applied} labels ({rep.unchanged} unchanged)")
         for title, items in (
             ("unknown images", rep.unknown_images),
