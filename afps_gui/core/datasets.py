@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import DatasetError, ImageError
-from .images import IMAGE_EXTENSIONS, check_image, load_mask
+from .images import IMAGE_EXTENSIONS, check_image, load_mask, posix_rel
 from .jobs import Progress, check_cancel, no_progress
 from .label_csv import (
     IMAGE_COLUMNS,
@@ -239,7 +239,7 @@ class _Scan:
         self.warnings: list[str] = []
 
     def rel(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        return posix_rel(path, self.root)
 
     def skip(self, path: Path, reason: str) -> None:
         self.skipped.append((self.rel(path), reason))

@@ -23,6 +23,7 @@ from .jobs import Progress, check_cancel, no_progress
 from .metrics import classification_report
 from .model_choice import resolve_auto
 from .pooled_classifier import POOLED_STRATEGIES
+from .selection import reads_looks
 
 # The paper's three strategies (ViT over selected patches), the linear heads on pooled tokens
 # (of the detection grid; and of the close look at the defect: "region"), and "auto": the
@@ -128,10 +129,11 @@ def run_experiment(
     too_big = [n for n in list(plan.ns) + [plan.sd_sweep_n] if n > grid] if vit else []
     if too_big:
         raise AfpsError(f"N = {too_big} exceeds the {grid} patches of the smallest grid: lower N.")
-    if "region" in plan.strategies and any(e.look is None for e in examples):
+    looking = [s for s in plan.strategies if reads_looks(s)]
+    if looking and any(e.look is None for e in examples):
         raise AfpsError(
-            "The 'region' strategy needs the close look at every image: build the examples "
-            "with looks=True (afps experiment does), or leave 'region' out."
+            f"The {', '.join(map(repr, looking))} strategy needs the close look at every image: "
+            "build the examples with looks=True (afps experiment does), or leave it out."
         )
     runs = plan.runs()
     total = len(runs) * plan.seeds
