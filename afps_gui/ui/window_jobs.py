@@ -152,6 +152,13 @@ class WindowJobs:
 
     def _trained(self, result, after=None) -> None:
         self.training.show_train_result(result)
+        if result.skipped:  # the close look failed there (pipeline.BatchClassifying.add_sample)
+            rel, why = result.skipped[0]
+            self.status.showMessage(
+                f"Trained. {len(result.skipped)} anomalous image(s) could not be classified "
+                f"again and keep their previous prediction (first: {rel}: {why}).",
+                15000,
+            )
         self._models_changed()
         if after is not None:
             after(result)
