@@ -1,36 +1,14 @@
 """The review session without Qt: queue order, counts, filters, decide / undo, per-image refresh."""
+# ruff: noqa: F811 - test arguments named after the imported fixtures
 
 import pytest
+from review_fixtures import data_root, project  # noqa: F401 - the shared fixtures
 
-from afps_gui.core.demo import make_demo_dataset
 from afps_gui.core.errors import AfpsError
 from afps_gui.core.labels import Prediction
-from afps_gui.core.project import Project, ProjectSettings
+from afps_gui.core.project import Project
 from afps_gui.core.review_queue import DISAGREE, REVIEWED, UNLABELLED, project_queue
 from afps_gui.core.review_session import ReadOnlyError, ReviewSession
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_demo_dataset(
-        tmp_path_factory.mktemp("data"), n_normal=10, n_per_type=6, size=(64, 64)
-    )
-
-
-@pytest.fixture
-def project(tmp_path, data_root):
-    p = Project.create(tmp_path / "proj", ProjectSettings(dataset_root=str(data_root)))
-    preds = []
-    for i, s in enumerate(p.dataset.samples):
-        label = s.label if i % 3 else ("Spot" if s.label != "Spot" else "normal")
-        preds.append(Prediction(s.rel, label, 0.5 + (i % 5) / 10, None, "test-model"))
-    p.store.set_predictions(preds)
-    rels = [s.rel for s in p.dataset.samples]
-    p.cache.write_index(
-        "test", {r: {"score": float(i), "box": [0, 1, 0, 1]} for i, r in enumerate(rels)}
-    )
-    yield p
-    p.close()
 
 
 def test_queue_order_and_counts_follow_the_core_queue(project):

@@ -1,4 +1,5 @@
 """Review mode with real key events: decisions, movement, undo/redo, types, import/export."""
+# ruff: noqa: F811 - test arguments named after the imported fixtures
 
 import csv
 import json
@@ -7,37 +8,12 @@ import pytest
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtTest import QTest
+from review_fixtures import data_root, project  # noqa: F401 - the shared fixtures
 
-from afps_gui.core.demo import make_demo_dataset
-from afps_gui.core.labels import Prediction
-from afps_gui.core.project import Project, ProjectSettings
+from afps_gui.core.project import Project
 from afps_gui.core.review_queue import DISAGREE, REVIEWED
 from afps_gui.ui import review, review_files, types_dialog
 from afps_gui.ui.review import ReviewPanel
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_demo_dataset(
-        tmp_path_factory.mktemp("data"), n_normal=10, n_per_type=6, size=(64, 64)
-    )
-
-
-@pytest.fixture
-def project(tmp_path, data_root):
-    p = Project.create(tmp_path / "proj", ProjectSettings(dataset_root=str(data_root)))
-    rels = [s.rel for s in p.dataset.samples]
-    # Deterministic predictions: every third image disagrees with its folder label.
-    preds = []
-    for i, s in enumerate(p.dataset.samples):
-        label = s.label if i % 3 else ("Spot" if s.label != "Spot" else "normal")
-        preds.append(Prediction(s.rel, label, 0.5 + (i % 5) / 10, None, "test-model"))
-    p.store.set_predictions(preds)
-    p.cache.write_index(
-        "test", {r: {"score": float(i), "box": [0, 1, 0, 1]} for i, r in enumerate(rels)}
-    )
-    yield p
-    p.close()
 
 
 @pytest.fixture
