@@ -53,6 +53,7 @@ log = logging.getLogger("afps.ui")
 
 RIGHT_SIDE_ROOM = 1040  # px: heat map / training beside the browser, the review panel wide
 
+
 class MainWindow(WindowJobs, WindowLabels, QMainWindow):
     project_changed = Signal(object)
     pipeline_finished = Signal(bool)  # a "fit, score and train" chain ended (True: all ran)
