@@ -135,6 +135,7 @@ class JobWorker(QThread):
         self.name = name
         self.fn = fn
         self.priority = priority
+        self.serial = 0  # its number in the runner (JobRunner.serial)
         self.cancel_event = threading.Event()
         self.setObjectName(f"job:{name}")
 
@@ -205,6 +206,8 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._worker: Optional[JobWorker] = None
         self._handlers = JobHandlers()
+        self.serial = 0  # the number of the job started last (1, 2, ...)
+        self.ended = 0  # the number of the job that ended last
         self.priority = DEFAULT_JOB_PRIORITY  # the user's preference: job_process.JOB_PRIORITIES
 
     @property
@@ -221,6 +224,8 @@ class JobRunner(QObject):
             log.warning("Refused to start %s while %s runs", name, self._worker.name)
             return False
         worker = JobWorker(name, fn, self, self.priority)
+        self.serial += 1
+        worker.serial = self.serial
         self._handlers = JobHandlers(**handlers)
         worker.progress.connect(self.progress)
         worker.posted.connect(self._on_post)
@@ -273,6 +278,7 @@ class JobRunner(QObject):
         worker.wait()  # the signal arrives as run() returns: this is immediate
         worker.deleteLater()
         self._worker, self._handlers = None, JobHandlers()
+        self.ended = worker.serial
         self.busy_changed.emit(False)
         return handlers, worker.name
 

@@ -67,6 +67,7 @@ class MainWindow(WindowJobs, WindowLabels, QMainWindow):
         self.models: Optional[ModelCache] = None
         self._chain: list[Callable[[], bool]] = []  # the steps still to run, in order
         self._in_pipeline = False  # a run_all chain is running: its end is signalled
+        self._chain_after = 0  # the chain goes on when this job (runner.serial) ends
         self.setWindowTitle("AFPS Inspector")
         self.setWindowIcon(resources.icon("app"))
         self.resize(1500, 950)

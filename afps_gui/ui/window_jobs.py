@@ -76,6 +76,7 @@ class WindowJobs:
         if not self.fit():
             self._chain, self._in_pipeline = [], False
             return False
+        self._chain_after = self.runner.serial
         return True
 
     def sweep(self, plan) -> bool:
@@ -96,7 +97,7 @@ class WindowJobs:
         def saved(threshold: float) -> None:
             self.status.showMessage(f"Threshold {threshold:.2f} saved: re-scoring…", 8000)
             self.heatmap.reload()
-            self._chain = [self.score]
+            self._chain, self._chain_after = [self.score], self.runner.serial
 
         self.start_job(
             "Saving the threshold",
@@ -185,13 +186,23 @@ class WindowJobs:
     def _job_finished(self, name: str, outcome: str) -> None:
         self.status.job_finished(name, outcome)
         self.update_actions()
+        if self.runner.ended != self._chain_after:
+            # Not the chain's job: the one whose result started the chain (the demo's set-up
+            # starts "fit, score and train" from its result, before its own end is signalled).
+            return
         if outcome != "ok":
             self._end_chain(False)
         elif self._chain:
             step = self._chain.pop(0)
-            QTimer.singleShot(0, lambda: step() or self._end_chain(False))
+            QTimer.singleShot(0, lambda: self._next_step(step))
         elif self._in_pipeline:
             self._end_chain(True)
+
+    def _next_step(self, step) -> None:
+        if step():
+            self._chain_after = self.runner.serial
+        else:
+            self._end_chain(False)
 
     def _end_chain(self, ok: bool) -> None:
         """The chain stops; a run_all chain says how it ended (True: every step ran)."""
