@@ -44,7 +44,8 @@ def verdict_text(post: dict, sep: str = "   ·   ") -> tuple[str, str]:
     parts = []
     if post["verdict"] == NG:
         conf = post.get("confidence")
-        kind = post.get("type") or "type unknown"
+        # An untyped NG part says why (the close look failed: line_inspection.UNTYPED).
+        kind = post.get("type") or post.get("error") or "type unknown"
         parts.append(kind if conf is None else f"{kind}  {conf:.0%} sure")
     score, thr = post.get("score"), post.get("threshold")
     if score is not None:
