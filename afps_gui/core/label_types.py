@@ -85,13 +85,22 @@ class LabelTypes(LabelHistory):
             "SELECT name, colour, position FROM types WHERE name = ?", (name.strip(),)
         ).fetchone()
 
+    @staticmethod
+    def _stored_names(conn: sqlite3.Connection) -> list[str]:
+        return [row[0] for row in conn.execute("SELECT name FROM types ORDER BY position")]
+
     def _canonical(
-        self, conn: sqlite3.Connection, label: object, new: Iterable[str] = ()
+        self,
+        conn: sqlite3.Connection,
+        label: object,
+        new: Iterable[str] = (),
+        names: list[str] | None = None,
     ) -> str | None:
-        """The store's "label -> stored spelling" (``canonical_label`` over the stored types and
-        ``new``, the types this change is making), or None for a label naming no type."""
-        names = [row[0] for row in conn.execute("SELECT name FROM types ORDER BY position")]
-        return canonical_label(label, [*names, *new])
+        """The store's "label -> stored spelling" (``canonical_label`` over the stored types,
+        read once per change where ``names`` holds them, and ``new``, the types this change is
+        making), or None for a label naming no type."""
+        stored = self._stored_names(conn) if names is None else names
+        return canonical_label(label, [*stored, *new])
 
     def _type_required(self, conn: sqlite3.Connection, name: str) -> tuple:
         row = self._find_type(conn, name)

@@ -97,11 +97,13 @@ class LabelStore(LabelTypes):
     ``readonly=True`` when another instance holds the project lock.
     """
 
-    def _resolve_label(self, conn: sqlite3.Connection, label: str | None) -> str | None:
+    def _resolve_label(
+        self, conn: sqlite3.Connection, label: str | None, names: list[str] | None = None
+    ) -> str | None:
         """The stored spelling of a label: "normal", a known type name, or None (no label)."""
         if label is None:
             return None
-        canonical = self._canonical(conn, label)
+        canonical = self._canonical(conn, label, names=names)
         if canonical is None:
             raise LabelStoreError(f'Unknown defect type "{label}". {self._known(conn)}')
         return canonical
@@ -152,9 +154,9 @@ class LabelStore(LabelTypes):
         diff: dict = {"types": {}, "labels": {}}
         for name in new_types:  # written at once: visible to _resolve_label below
             diff["types"].update(self._place_new_type(conn, name))
-        stamp = now_iso()
+        stamp, names = now_iso(), self._stored_names(conn)
         for image, label in mapping.items():
-            label = self._resolve_label(conn, label)
+            label = self._resolve_label(conn, label, names)
             old = self._label_row(conn, image)
             new = None if label is None else [label, int(reviewed), stamp, self._user]
             if not _same_label(old, new):
@@ -280,6 +282,7 @@ class LabelStore(LabelTypes):
         match = None if known_images is None else image_matcher(known_images)
         with self._write() as conn:
             wanted, unknown_images, unknown_types, new_types = {}, [], [], []
+            stored = self._stored_names(conn)
             for row in rows:
                 image, label = row.image, row.label
                 if match is not None:
@@ -287,7 +290,7 @@ class LabelStore(LabelTypes):
                     if image is None:
                         unknown_images.append(row.image)
                         continue
-                canonical = self._canonical(conn, label, new_types)
+                canonical = self._canonical(conn, label, new_types, stored)
                 if canonical is None and create_types:
                     canonical = self._new_import_type(label, row.line, new_types, bad)
                 if canonical is None:
