@@ -88,6 +88,11 @@ def test_a_dataset_label_takes_the_spelling_of_the_stored_type(lower_project):
     assert typed["spot/spot_000.png"] == "Spot" and len(typed) == 6
     train, test = p.classifier_split()
     assert {s.label for s in train + test} == {"Spot", "Scratch"} and len(train + test) == 6
+    from afps_gui.core.review_queue import image_inputs, queue_inputs
+
+    # The review queue reads the same spelling, for the whole queue and for one image.
+    assert queue_inputs(p).dataset_labels["spot/spot_000.png"] == "Spot"
+    assert image_inputs(p, ["spot/spot_000.png"]).dataset_labels == {"spot/spot_000.png": "Spot"}
 
 
 def test_the_browser_colours_a_dataset_label_of_another_case(qtbot, lower_project):

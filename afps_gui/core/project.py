@@ -339,19 +339,36 @@ class Project:
     def labels(self) -> dict[str, Optional[str]]:
         """rel -> current label (human labels win over the dataset's), for every sample, and
         for every line image a human labelled."""
-        labels, line = self._current_labels()
+        labels, line, _ = self._current_labels()
         labels.update((s.rel, s.label) for s in line)
         return labels
 
-    def _current_labels(self) -> tuple[dict[str, Optional[str]], list[Sample]]:
-        """The dataset's rel -> current label, and the labelled line images (one label read)."""
+    def dataset_labels(self, types: Optional[list[str]] = None) -> dict[str, Optional[str]]:
+        """Each dataset image's own label, in the spelling of the project's type (a folder
+        "spot" is the type "Spot": ``label_types.canonical_label``); ``types``: the store's
+        type names when the caller has them already."""
+        types = self.store.type_names() if types is None else types
+        return {s.rel: _dataset_label(s.label, types) for s in self.dataset.samples}
+
+    def _current_labels(self) -> tuple[dict[str, Optional[str]], list[Sample], list[str]]:
+        """The dataset's rel -> current label, the labelled line images and the type names
+        (one read of the labels and of the types)."""
         human = self.store.labels()
         types = self.store.type_names()
-        labels = {
-            s.rel: human[s.rel] if s.rel in human else _dataset_label(s.label, types)
-            for s in self.dataset.samples
-        }
-        return labels, self.line_samples(human)
+        own = self.dataset_labels(types)
+        labels = {rel: human[rel] if rel in human else label for rel, label in own.items()}
+        return labels, self.line_samples(human), types
+
+    def _parts(self) -> tuple[list[Sample], list[Sample], list[Sample]]:
+        """From one read of the labels: the dataset's normal images, its images whose current
+        label is one of the project's types, and the line images labelled with one (the typed
+        ones carrying their current label)."""
+        labels, line, types = self._current_labels()
+        kinds = set(types)
+        samples = self.dataset.samples
+        normals = [s for s in samples if labels[s.rel] == NORMAL]
+        typed = [_with_label(s, labels[s.rel]) for s in samples if labels[s.rel] in kinds]
+        return normals, typed, [s for s in line if s.label in kinds]
 
     def normals(self) -> list[Sample]:
         """The images the anomaly model may learn from: the dataset's images whose current
@@ -359,8 +376,12 @@ class Project:
         review is not vetted training material (one slip puts a defect into the normal model,
         silently), each new one would reshuffle the split and move the threshold, and the fit
         is the step the inspector starts on purpose."""
-        labels, _ = self._current_labels()
-        return [s for s in self.dataset.samples if labels[s.rel] == NORMAL]
+        return self._parts()[0]
+
+    def training_images(self) -> tuple[list[Sample], list[Sample]]:
+        """``normals()`` and ``typed_defects()`` from one read of the labels."""
+        normals, typed, line = self._parts()
+        return normals, typed + line
 
     def normal_split(self):
         """Fit / calibrate / test split of ``normals()``."""
@@ -375,28 +396,17 @@ class Project:
             n_fit = min(n_fit, len(normals) - 2)
         return split_normals(normals, self.settings.split_seed, n_fit=n_fit)
 
-    def _typed_parts(self) -> tuple[list[Sample], list[Sample]]:
-        """The dataset's images whose current label is one of the project's types, and the
-        line images labelled with one, each carrying its current label."""
-        labels, line = self._current_labels()
-        types = set(self.store.type_names())
-        dataset = [
-            _with_label(s, labels[s.rel]) for s in self.dataset.samples if labels[s.rel] in types
-        ]
-        return dataset, [s for s in line if s.label in types]
-
     def typed_defects(self) -> list[Sample]:
         """Defect images whose type (human or dataset label) is one of the project's types,
         with that label: the dataset's, then the line images an inspector labelled."""
-        dataset, line = self._typed_parts()
-        return dataset + line
+        return self.training_images()[1]
 
     def classifier_split(self) -> tuple[list[Sample], list[Sample]]:
         """(train, test) of the typed defects with their current labels, each stratified by
         label with the project's seed. The line images are split on their own and added, so
         that labelling one never reshuffles the dataset's split (earlier metrics stay
         comparable); a type with a single line image trains on it."""
-        dataset, line = self._typed_parts()
+        _, dataset, line = self._parts()
         train, test = self._split_typed(dataset)
         line_train, line_test = self._split_typed(line)
         return train + line_train, test + line_test

@@ -42,8 +42,8 @@ REASON_TITLES = {
     OTHER: "Other",
     REVIEWED: "Reviewed",
 }
-# The one low-confidence threshold (public: the line inspection uses it; the browser's
-# "low confidence" highlight, ui/browser_model.LOW_CONFIDENCE, should import it too).
+# The one low-confidence threshold (public: the line inspection and the browser's "low
+# confidence" filter use it).
 DEFAULT_LOW_CONFIDENCE = 0.6
 
 
@@ -242,7 +242,11 @@ def image_inputs(project, rels: Optional[Iterable[str]] = None) -> QueueInputs:
             scores[rel] = score
     return QueueInputs(
         rels=order,
-        dataset_labels={s.rel: s.label for s in samples if wanted is None or s.rel in wanted},
+        dataset_labels={
+            rel: label
+            for rel, label in project.dataset_labels().items()
+            if wanted is None or rel in wanted
+        },
         human_labels=human,
         predictions={rel: (p.label, p.confidence) for rel, p in stored.items()},
         scores=scores,

@@ -235,8 +235,9 @@ class TrainingPanel(QWidget):
         forms keep what the user typed)."""
         if self.project is None:
             return
-        counts = Counter(s.label for s in self.project.typed_defects())
-        self.padim_form.show_normals(len(self.project.normals()))
+        normals, typed = self.project.training_images()
+        counts = Counter(s.label for s in typed)
+        self.padim_form.show_normals(len(normals))
         self.classifier_form.show_types(dict(sorted(counts.items())))
 
     def apply_padim_settings(self) -> bool:
