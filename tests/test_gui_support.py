@@ -69,9 +69,7 @@ def window(qtbot, home, boxes):
     win.runner.wait(JOB_TIMEOUT_MS)
     win.tasks.wait(JOB_TIMEOUT_MS)
     win.browser.thumbnails.wait(10_000)
-    if win.project is not None:
-        win.project.close()
-        win.project = None
+    win.set_project(None)  # as closing the window does: every panel lets it go
 
 
 def tiny_settings(demo_data, **padim) -> ProjectSettings:

@@ -11,7 +11,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
 from .. import resources
-from ..core.errors import LabelStoreError
 
 # The keys of the one label history, used by the window's Undo/Redo actions, the review
 # panel's key table and its legend.
@@ -94,23 +93,13 @@ def enabled_actions(project, busy: bool) -> dict[str, bool]:
         close=has, tune=writable, fit=writable, score=writable and padim, train=writable and padim,
         run_all=writable, sweep=padim, cancel=busy, review=has,
         types=writable, import_labels=writable, export_labels=has, export_report=has,
-        undo=writable and _history_allows(project.store.can_undo),
-        redo=writable and _history_allows(project.store.can_redo),
+        undo=writable and project.store.can_undo(), redo=writable and project.store.can_redo(),
         inspect_folder=writable and padim, inspect_files=writable and padim,
         inspect_once=writable and padim, decide=writable,
     )  # fmt: skip
     for name in NEEDS_IDLE:
         enabled[name] = enabled[name] and not busy
     return {name: bool(on) for name, on in enabled.items()}
-
-
-def _history_allows(step) -> bool:
-    # A panel can still hold a project whose store was closed under it (the window is being
-    # torn down): nothing to undo there, rather than an error from a button's refresh.
-    try:
-        return step()
-    except LabelStoreError:
-        return False
 
 
 def build_actions(window: QMainWindow) -> dict[str, QAction]:

@@ -409,7 +409,7 @@ class MainWindow(WindowJobs, WindowLabels, QMainWindow):
         self.save_layout()
         self.tasks.wait(10000)
         self.browser.thumbnails.wait(5000)
-        if self.project is not None:
-            self.project.close()
-            self.project = None
+        # Through set_project: every panel lets the project go with it, so a signal still queued
+        # (the cancelled job's end) finds no closed project in any of them.
+        self.set_project(None)
         super().closeEvent(event)
