@@ -350,7 +350,7 @@ class MainWindow(WindowJobs, WindowLabels, QMainWindow):
         enabled = enabled_actions(self.project, busy)  # the review panel's buttons follow it too
         for name, action in self.actions.items():
             action.setEnabled(enabled[name])
-        self.review.set_busy(busy)
+        self.review.set_busy(busy, enabled)
         self.recent_menu.setEnabled(not busy and bool(self.prefs.recent_projects))
         self.training.sweep.run_button.setEnabled(bool(enabled["sweep"]))
         self.heatmap.set_readonly(not enabled["decide"] or busy)

@@ -428,10 +428,11 @@ class ReviewPanel(QWidget):
         self.banner.hide()
         self.set_busy(self.busy)
 
-    def set_busy(self, busy: bool) -> None:
-        """Enable the buttons by the window's rule (actions.enabled_actions); busy: a job runs."""
+    def set_busy(self, busy: bool, enabled: Optional[dict[str, bool]] = None) -> None:
+        """Enable the buttons by the window's rule (actions.enabled_actions); busy: a job runs.
+        ``enabled``: that rule's answer when the window has just asked it."""
         self.busy = busy
-        self.action_row.show_enabled(enabled_actions(self.project, busy))
+        self.action_row.show_enabled(enabled or enabled_actions(self.project, busy))
 
     def _show_readonly(self) -> None:
         readonly = self.session.readonly
