@@ -52,15 +52,11 @@ class InspectController(QObject):
         self.shown: Optional[int] = None  # the result drawn large
         self._wanted: dict[int, dict] = {}  # results whose thumbnail is still to be made
         self._reader: Optional[LogReader] = None
-        self._review_due: set[str] = set()  # queued parts the review panel does not show yet
         self._tick = QTimer(self, interval=COUNTER_TICK_MS)
         self._tick.timeout.connect(self._show_counts)
         self._connect()
         window.setAcceptDrops(True)
         window.installEventFilter(self)
-        if window.review is not None:  # the inspector turns to the review panel: show them
-            window.review.installEventFilter(self)
-            QApplication.instance().focusChanged.connect(self._focus_changed)
 
     def _connect(self) -> None:
         v = self.view
@@ -217,7 +213,6 @@ class InspectController(QObject):
             self.window.cancel_job()
 
     def _ended(self, summary: dict) -> None:
-        self.refresh_review()
         done = "Paused" if summary.get("stopped") else "Done"
         self.window.status.showMessage(
             f"{done}: {summary.get('inspected', 0)} part(s) inspected, {summary.get('ok', 0)} OK, "
@@ -291,31 +286,10 @@ class InspectController(QObject):
     # --- the review queue -----------------------------------------------------------------
 
     def _to_review(self, rel: str) -> None:
-        """NG (and unsure OK) parts are in the review queue now (the job put them there): the
-        panel shows them without re-reading the whole queue per part where it can."""
-        review = self.window.review
-        if review is None:
-            return
-        refresh_images = getattr(review, "refresh_images", None)
-        if refresh_images is not None:
-            refresh_images([rel])
-            return
-        # Without a per-image refresh the panel re-reads its whole queue (25+ ms on a 1,300
-        # image project): done when the inspector turns to the panel or the watch ends, never
-        # per part (a periodic one was the UI's longest stall in bench_line --ui).
-        self._review_due.add(rel)
-
-    def refresh_review(self) -> None:
-        """Show the queued parts in the review panel now (when any are waiting)."""
-        review = self.window.review
-        if self._review_due and review is not None and review.project is self.project:
-            self._review_due.clear()
-            review.refresh()
-
-    def _focus_changed(self, _old, new) -> None:
-        review = self.window.review
-        if self._review_due and new is not None and review.isAncestorOf(new):
-            self.refresh_review()
+        """An NG (or unsure OK) part is in the review queue now (the job put it there): the
+        panel reads that one image (ReviewPanel.refresh_images), never its whole queue per
+        part (25+ ms on a 1,300 image project)."""
+        self.window.review.refresh_images([rel])
 
     # --- counters -------------------------------------------------------------------------
 
@@ -354,8 +328,6 @@ class InspectController(QObject):
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
         kind = event.type()
         if watched is not self.window:
-            if kind == QEvent.Type.Enter and self._review_due:  # the pointer came to review
-                QTimer.singleShot(0, self.refresh_review)
             return False
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
             if self._dropped_paths(event):
